@@ -1,0 +1,92 @@
+"""The ``fsbbt`` command: parses, calls the library, prints. No logic of its own."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fsbbt import progress
+from fsbbt.errors import FsbbtError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Black-box few-shot knowledge distillation (FS-BBT) and its baselines.")
+teacher_app = typer.Typer(no_args_is_help=True, help="Train a teacher to distil from.")
+app.add_typer(teacher_app, name="teacher")
+
+OutOption = Annotated[Path, typer.Option("--out", help="run directory (created if missing)")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+DataDirOption = Annotated[Path | None, typer.Option(
+    "--data-dir", help="folder holding the dataset files (else $FSBBT_DATA, cache, system, download)")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="override a config key, e.g. --set student.epochs=5 (repeatable)")]
+
+
+def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] | None) -> list[str]:
+    overrides = list(assignments or [])
+    if seeds:
+        overrides.append(f"seeds=[{seeds}]")
+    if data_dir is not None:
+        overrides.append(f"data_dir={data_dir}")
+    return overrides
+
+
+def _run_and_report(config_name: str, out: Path, overrides: list[str]) -> None:
+    from fsbbt.experiment.config import load_config
+    from fsbbt.experiment.runner import RESULTS_FILE, run_experiment
+    from fsbbt.report.table import print_results
+
+    config = load_config(config_name, overrides)
+    results = run_experiment(config, out)
+    print_results(results)
+    typer.echo(f"results: {out / RESULTS_FILE}; figures: {out / 'samples.png'}, "
+               f"{out / 'curves.png'}")
+
+
+@app.command()
+def run(config: Annotated[str, typer.Argument(help="config YAML, or a preset name")],
+        out: OutOption,
+        seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 1,2,3")] = None,
+        data_dir: DataDirOption = None,
+        set_: SetOption = None,
+        quiet: QuietOption = False) -> None:
+    """Train (or reuse) the teacher and run every method of CONFIG for each seed."""
+    progress.set_quiet(quiet or progress.is_quiet())
+    _run_and_report(config, out, _overrides(seeds, data_dir, set_))
+
+
+@app.command()
+def demo(out: OutOption = Path("runs/demo"), quiet: QuietOption = False) -> None:
+    """Teacher, Student-Alone, Standard-KD and FS-BBT on scikit-learn's digits (~1 minute)."""
+    progress.set_quiet(quiet or progress.is_quiet())
+    _run_and_report("digits", out, [])
+
+
+@teacher_app.command("train")
+def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a preset name")],
+                  out: OutOption,
+                  data_dir: DataDirOption = None,
+                  set_: SetOption = None,
+                  quiet: QuietOption = False) -> None:
+    """Train the config's teacher on the full training split; save weights + teacher.json."""
+    from fsbbt.data import load_dataset
+    from fsbbt.experiment.config import load_config
+    from fsbbt.teacher.train_local import train_teacher
+
+    progress.set_quiet(quiet or progress.is_quiet())
+    settings = load_config(config, _overrides(None, data_dir, set_))
+    dataset = load_dataset(settings.dataset, settings.data_dir)
+    metadata = train_teacher(settings.teacher, dataset, out)
+    typer.echo(f"teacher {metadata.arch} on {metadata.dataset}: test accuracy "
+               f"{metadata.test_accuracy:.4f}; saved in {out}")
+
+
+def main() -> None:
+    """Console entry point: expected problems become one line on stderr and exit code 2."""
+    try:
+        app()
+    except FsbbtError as exc:
+        print(f"fsbbt: error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,7 @@
+"""Datasets: loaders, where their files are looked for, and few-shot sampling."""
+
+from fsbbt.data.catalog import LOADERS, load_dataset
+from fsbbt.data.dataset import ImageDataset
+from fsbbt.data.fewshot import sample_fewshot_indices
+
+__all__ = ["LOADERS", "ImageDataset", "load_dataset", "sample_fewshot_indices"]

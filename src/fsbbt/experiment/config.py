@@ -1,0 +1,139 @@
+"""The experiment configuration: one YAML file, validated, unknown keys refused.
+
+Every key has the paper's value as its default where the paper gives one; a config
+file only says what differs (dataset, N, M, epochs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from fsbbt.errors import FsbbtError
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TeacherConfig(_Strict):
+    """The teacher: trained by fsbbt (arch, epochs, ...) or an existing saved one (path)."""
+
+    arch: str = "lenet5"
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    seed: int = 0
+    path: Path | None = None
+
+
+class StudentConfig(_Strict):
+    epochs: int = Field(50, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    augmentation: Literal["none", "standard", "combination"] = "combination"
+
+
+class CvaeConfig(_Strict):
+    kind: str = "mlp"
+    latent_dim: int = Field(2, ge=1)
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    sampling: Literal["gaussian", "uniform", "hybrid"] = "hybrid"
+
+
+class SynthesisConfig(_Strict):
+    """M, the synthetic budget, and the MixUp rule; ``mixup``/``cvae`` switch either part off."""
+
+    budget: int = Field(48_000, ge=0)
+    mixup_alpha: float = Field(1.0, gt=0)
+    threshold: float = Field(0.05, ge=0, lt=0.5)
+    mixup: bool = True
+    cvae: bool = True
+
+
+class ExperimentConfig(_Strict):
+    dataset: str
+    data_dir: Path | None = None
+    n_fewshot: int = Field(2000, ge=1)
+    seeds: list[int] = [1]
+    methods: list[str] = ["student-alone/lenet5-half", "standard-kd/lenet5-half",
+                          "fsbbt/lenet5-half", "fsbbt/lenet5"]
+    query_batch_size: int = Field(256, ge=1)
+    curve_points: int = Field(10, ge=0, description="test-accuracy points per training curve")
+    teacher: TeacherConfig = TeacherConfig()
+    student: StudentConfig = StudentConfig()
+    cvae: CvaeConfig = CvaeConfig()
+    synthesis: SynthesisConfig = SynthesisConfig()
+
+    @field_validator("methods")
+    @classmethod
+    def _method_names_have_an_arch(cls, methods: list[str]) -> list[str]:
+        for entry in methods:
+            if entry.count("/") != 1:
+                raise ValueError(f"method {entry!r} must be written METHOD/STUDENT_ARCH, "
+                                 "e.g. fsbbt/lenet5-half")
+        return methods
+
+
+def _apply_override(tree: dict[str, Any], assignment: str) -> None:
+    """Apply one ``a.b.c=value`` (value parsed as YAML) to a nested dict."""
+    if "=" not in assignment:
+        raise FsbbtError(f"--set {assignment!r} is not KEY=VALUE; write e.g. --set student.epochs=5")
+    dotted, raw_value = assignment.split("=", 1)
+    *parents, leaf = dotted.strip().split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise FsbbtError(f"--set {dotted}: {part!r} is not a section")
+    node[leaf] = yaml.safe_load(raw_value)
+
+
+def _one_line(error: ValidationError, source: str) -> str:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"])
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown config key '{key}'")
+        elif item["type"] == "missing":
+            problems.append(f"missing config key '{key}'")
+        else:
+            problems.append(f"'{key}': {item['msg']}")
+    return (f"{source}: {'; '.join(problems)}; fix the key (see the config reference in "
+            "README.md)")
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A config file path, or the name of a bundled preset (``digits``, ``fashion-mnist``...)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    preset = PRESET_DIR / f"{name_or_path}.yaml"
+    if preset.is_file():
+        return preset
+    presets = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+    raise FsbbtError(f"config {name_or_path} not found; give a YAML path or a preset ({presets})")
+
+
+def load_config(name_or_path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read, override (``--set``) and validate a config; a wrong key is a one-line error."""
+    path = resolve_config_path(name_or_path)
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise FsbbtError(f"{path} is not valid YAML ({exc}); fix the file") from exc
+    if not isinstance(tree, dict):
+        raise FsbbtError(f"{path} must hold a mapping of config keys")
+    for assignment in overrides or []:
+        _apply_override(tree, assignment)
+    try:
+        return ExperimentConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise FsbbtError(_one_line(exc, str(path))) from None

@@ -1,0 +1,111 @@
+"""One experiment: data → teacher → every (seed, method) → results.json, table, figures."""
+
+from __future__ import annotations
+
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fsbbt import progress
+from fsbbt.data import load_dataset, sample_fewshot_indices
+from fsbbt.errors import FsbbtError
+from fsbbt.experiment.config import ExperimentConfig
+from fsbbt.experiment.results import MethodRecord, write_json_atomically
+from fsbbt.methods import FewShotSet, MethodContext, MethodOutcome, get_method
+from fsbbt.models import CLASSIFIERS
+from fsbbt.report.figures import plot_sample_grid, plot_training_curves
+from fsbbt.teacher import LocalTeacher, QueryOracle
+from fsbbt.teacher.train_local import ensure_teacher
+from fsbbt.train import evaluate_classifier
+
+RESULTS_FILE = "results.json"
+
+
+def check_methods(config: ExperimentConfig) -> list[tuple[str, str]]:
+    """(method, arch) pairs, refused before any training if a name is unknown."""
+    pairs = []
+    for entry in config.methods:
+        method, arch = entry.split("/")
+        get_method(method)
+        if arch not in CLASSIFIERS:
+            raise FsbbtError(f"unknown student architecture {arch!r} in method {entry!r}; "
+                             f"choose one of {', '.join(sorted(CLASSIFIERS))}")
+        pairs.append((method, arch))
+    return pairs
+
+
+def _save_student(outcome: MethodOutcome, key: str, seed: int, out_dir: Path) -> None:
+    directory = out_dir / "students"
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(outcome.student.state_dict(),
+               directory / f"{key.replace('/', '__')}__seed{seed}.pt")
+
+
+def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
+    """Run every method of ``config`` for every seed; write and return the results."""
+    method_pairs = check_methods(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(config.dataset, config.data_dir)
+    teacher_dir = ensure_teacher(config.teacher, dataset, out_dir)
+    teacher = LocalTeacher(teacher_dir)
+    oracle = QueryOracle(teacher, config.query_batch_size)
+
+    def test_accuracy(model: torch.nn.Module) -> float:
+        return evaluate_classifier(model, dataset.test_images, dataset.test_labels,
+                                   dataset.num_classes).accuracy
+
+    records: dict[str, MethodRecord] = {f"{m}/{a}": MethodRecord() for m, a in method_pairs}
+    sample_grid: dict[str, Any] | None = None
+    for seed in config.seeds:
+        indices = sample_fewshot_indices(dataset.train_labels, config.n_fewshot,
+                                         dataset.num_classes, seed)
+        fewshot = FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
+        context = MethodContext(config, seed, fewshot, oracle, test_accuracy)
+        for method, arch in method_pairs:
+            key = f"{method}/{arch}"
+            progress.status(f"[seed {seed}] {key}")
+            started = time.perf_counter()
+            outcome = get_method(method)(context, arch)
+            seconds = time.perf_counter() - started
+            scores = evaluate_classifier(outcome.student, dataset.test_images,
+                                         dataset.test_labels, dataset.num_classes)
+            progress.status(f"[seed {seed}] {key}: accuracy {scores.accuracy:.4f}, macro-F1 "
+                            f"{scores.macro_f1:.4f}, {seconds:.1f} s")
+            record = records[key]
+            record.accuracy.append(scores.accuracy)
+            record.macro_f1.append(scores.macro_f1)
+            record.teacher_queries.append(outcome.teacher_queries)
+            record.seconds.append(round(seconds, 2))
+            record.synthesis_seconds.append(round(outcome.extra_seconds.get("synthesis", 0.0), 2))
+            record.train_images_per_second.append(round(outcome.history.images_per_second, 1))
+            record.curves.append({
+                "epoch_loss": [round(v, 5) for v in outcome.history.epoch_loss],
+                "eval_epochs": outcome.history.eval_epochs,
+                "eval_accuracy": outcome.history.eval_accuracy,
+            })
+            _save_student(outcome, key, seed, out_dir)
+            if sample_grid is None and outcome.samples:
+                sample_grid = outcome.samples
+
+    results = {
+        "dataset": config.dataset,
+        "n_fewshot": config.n_fewshot,
+        "seeds": list(config.seeds),
+        "teacher": {"arch": teacher.metadata.arch,
+                    "test_accuracy": teacher.metadata.test_accuracy},
+        "methods": {key: record.summary() for key, record in records.items()},
+        "queries": {"sent": oracle.queries_sent, "answered_from_cache": oracle.answers_reused},
+        "config": config.model_dump(mode="json"),
+        "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_json_atomically(out_dir / RESULTS_FILE, results)
+    if sample_grid is not None:
+        plot_sample_grid(sample_grid, dataset.class_names, out_dir / "samples.png")
+    plot_training_curves(results, out_dir / "curves.png")
+    return results

@@ -1,0 +1,80 @@
+"""What every method receives and returns, and the one way a student is trained.
+
+A method is a recipe: it decides which images the student sees and which targets they
+carry, then calls :func:`train_student`. Methods never see the teacher's module, only
+the :class:`~fsbbt.teacher.QueryOracle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from fsbbt.experiment.config import ExperimentConfig
+from fsbbt.models import build_classifier
+from fsbbt.teacher import QueryOracle
+from fsbbt.train import TrainHistory, TrainRecipe, fit_classifier
+
+
+@dataclass(frozen=True)
+class FewShotSet:
+    """The N few images. Their true labels are kept behind a name that says who may use them."""
+
+    images_uint8: np.ndarray
+    _true_labels: np.ndarray = field(repr=False)
+
+    def true_labels_for_student_alone(self) -> np.ndarray:
+        """Only the Student-Alone baseline trains on true labels; black-box methods must not."""
+        return self._true_labels
+
+
+@dataclass
+class MethodContext:
+    """Everything one (seed, method) needs; ``shared`` carries artefacts between methods
+    of the same seed (FS-BBT's synthetic set serves both student sizes)."""
+
+    config: ExperimentConfig
+    seed: int
+    fewshot: FewShotSet
+    oracle: QueryOracle
+    test_accuracy: Callable[[nn.Module], float]
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.oracle.input_shape
+
+    @property
+    def num_classes(self) -> int:
+        return self.oracle.num_classes
+
+
+@dataclass
+class MethodOutcome:
+    """A trained student and what it cost."""
+
+    student: nn.Module
+    history: TrainHistory
+    teacher_queries: int
+    # kind ("real", "mixup", "cvae") → (uint8 images, teacher's top-1 label), for the sample grid
+    samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    extra_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
+                  targets: np.ndarray, description: str) -> tuple[nn.Module, TrainHistory]:
+    """Train a fresh ``arch`` on (images, soft targets) with the configured student recipe."""
+    settings = context.config.student
+    recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                         augmentation=settings.augmentation)
+    student = build_classifier(arch, context.input_shape, context.num_classes)
+    points = context.config.curve_points
+    eval_every = max(1, settings.epochs // points) if points else 0
+    history = fit_classifier(student, images_uint8, targets, recipe, seed=context.seed,
+                             description=description, evaluate=context.test_accuracy,
+                             eval_every=eval_every)
+    return student, history

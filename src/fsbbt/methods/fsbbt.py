@@ -1,0 +1,89 @@
+"""FS-BBT: label the few images, synthesise MixUp + CVAE images, label those, distil.
+
+Steps 1-6 of the method (docs: method.md). The synthetic set depends only on the seed
+and the config, so it is built once per seed and shared by every student size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from fsbbt import progress
+from fsbbt.methods.base import MethodContext, MethodOutcome, train_student
+from fsbbt.synth import CvaeRecipe, mixup_from_fewshot, sample_cvae, train_cvae
+
+SHARED_KEY = "fsbbt-synthetic-set"
+SAMPLES_PER_KIND = 10
+
+
+@dataclass(frozen=True)
+class SyntheticSet:
+    """The few images plus the synthetic ones, with the teacher's answers for all of them."""
+
+    images_uint8: np.ndarray
+    teacher_probs: np.ndarray
+    kind_of_image: np.ndarray  # "real" | "mixup" | "cvae", per row
+    seconds: float
+
+
+def build_synthetic_set(context: MethodContext) -> SyntheticSet:
+    """Steps 1-5: query X, train the CVAE on the teacher's labels, MixUp, sample, query."""
+    started = time.perf_counter()
+    config = context.config
+    fewshot_images = context.fewshot.images_uint8
+    fewshot_probs = context.oracle.query(fewshot_images, "label the few images")
+    teacher_labels = fewshot_probs.argmax(axis=1)
+
+    synthesis = config.synthesis
+    if synthesis.mixup:
+        mixup = mixup_from_fewshot(fewshot_images, synthesis.budget, synthesis.mixup_alpha,
+                                   synthesis.threshold, np.random.default_rng([context.seed, 1]))
+        mixup_images, cvae_count = mixup.images_uint8, mixup.dropped_count
+    else:
+        mixup_images, cvae_count = fewshot_images[:0], synthesis.budget
+
+    if synthesis.cvae and cvae_count > 0:
+        cvae_settings = config.cvae
+        recipe = CvaeRecipe(kind=cvae_settings.kind, latent_dim=cvae_settings.latent_dim,
+                            epochs=cvae_settings.epochs, batch_size=cvae_settings.batch_size,
+                            lr=cvae_settings.lr)
+        cvae = train_cvae(fewshot_images, teacher_labels, context.num_classes, recipe,
+                          seed=context.seed)
+        cvae_images, _ = sample_cvae(cvae, cvae_count, context.num_classes,
+                                     cvae_settings.sampling, np.random.default_rng([context.seed, 2]))
+    else:
+        cvae_images = fewshot_images[:0]
+    progress.status(f"synthetic set: {len(mixup_images)} MixUp + {len(cvae_images)} CVAE images")
+
+    synthetic_images = np.concatenate([mixup_images, cvae_images])
+    synthetic_probs = context.oracle.query(synthetic_images, "label synthetic images")
+    kinds = np.array(["real"] * len(fewshot_images) + ["mixup"] * len(mixup_images)
+                     + ["cvae"] * len(cvae_images))
+    return SyntheticSet(
+        images_uint8=np.concatenate([fewshot_images, synthetic_images]),
+        teacher_probs=np.concatenate([fewshot_probs, synthetic_probs]),
+        kind_of_image=kinds,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _samples_by_kind(synthetic: SyntheticSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    samples = {}
+    for kind in ("real", "mixup", "cvae"):
+        rows = np.flatnonzero(synthetic.kind_of_image == kind)[:SAMPLES_PER_KIND]
+        samples[kind] = (synthetic.images_uint8[rows], synthetic.teacher_probs[rows].argmax(1))
+    return samples
+
+
+def run_fsbbt(context: MethodContext, arch: str) -> MethodOutcome:
+    if SHARED_KEY not in context.shared:
+        context.shared[SHARED_KEY] = build_synthetic_set(context)
+    synthetic: SyntheticSet = context.shared[SHARED_KEY]
+    student, history = train_student(context, arch, synthetic.images_uint8,
+                                     synthetic.teacher_probs, f"fsbbt/{arch}")
+    return MethodOutcome(student, history, teacher_queries=len(synthetic.images_uint8),
+                         samples=_samples_by_kind(synthetic),
+                         extra_seconds={"synthesis": synthetic.seconds})

@@ -1,0 +1,25 @@
+"""Method name → recipe. A new method is one new file and one entry here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fsbbt.errors import FsbbtError
+from fsbbt.methods.base import MethodContext, MethodOutcome
+from fsbbt.methods.fsbbt import run_fsbbt
+from fsbbt.methods.standard_kd import run_standard_kd
+from fsbbt.methods.student_alone import run_student_alone
+
+MethodRecipe = Callable[[MethodContext, str], MethodOutcome]
+
+METHODS: dict[str, MethodRecipe] = {
+    "student-alone": run_student_alone,
+    "standard-kd": run_standard_kd,
+    "fsbbt": run_fsbbt,
+}
+
+
+def get_method(name: str) -> MethodRecipe:
+    if name not in METHODS:
+        raise FsbbtError(f"unknown method {name!r}; choose one of {', '.join(sorted(METHODS))}")
+    return METHODS[name]

@@ -1,0 +1,12 @@
+"""Standard-KD: the student trained on the N few images with the teacher's soft labels."""
+
+from __future__ import annotations
+
+from fsbbt.methods.base import MethodContext, MethodOutcome, train_student
+
+
+def run_standard_kd(context: MethodContext, arch: str) -> MethodOutcome:
+    images = context.fewshot.images_uint8
+    teacher_probs = context.oracle.query(images, "label the few images")
+    student, history = train_student(context, arch, images, teacher_probs, f"standard-kd/{arch}")
+    return MethodOutcome(student, history, teacher_queries=len(images))

@@ -1,0 +1,16 @@
+"""Student-Alone: the student trained on the N few images with their true labels.
+
+The lower bound without a teacher: no queries at all.
+"""
+
+from __future__ import annotations
+
+from fsbbt.methods.base import MethodContext, MethodOutcome, train_student
+from fsbbt.train.tensors import one_hot
+
+
+def run_student_alone(context: MethodContext, arch: str) -> MethodOutcome:
+    images = context.fewshot.images_uint8
+    targets = one_hot(context.fewshot.true_labels_for_student_alone(), context.num_classes)
+    student, history = train_student(context, arch, images, targets, f"student-alone/{arch}")
+    return MethodOutcome(student, history, teacher_queries=0)

@@ -1,0 +1,48 @@
+"""Network name → constructor. A new architecture is one entry here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from torch import nn
+
+from fsbbt.errors import FsbbtError
+from fsbbt.models.cvae_mlp import MlpCvae
+from fsbbt.models.lenet import LeNet5
+
+ClassifierFactory = Callable[[tuple[int, int, int], int], nn.Module]
+
+
+def _lenet(filters: tuple[int, int], input_shape: tuple[int, int, int],
+           num_classes: int) -> nn.Module:
+    channels, height, width = input_shape
+    if height != width:
+        raise FsbbtError(f"LeNet5 needs square images, got {height}×{width}; resize them")
+    return LeNet5(channels, num_classes, height, filters)
+
+
+CLASSIFIERS: dict[str, ClassifierFactory] = {
+    "lenet5": partial(_lenet, (6, 16)),
+    "lenet5-half": partial(_lenet, (3, 8)),
+}
+
+CVAES: dict[str, Callable[..., nn.Module]] = {
+    "mlp": MlpCvae,
+}
+
+
+def build_classifier(arch: str, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """A freshly initialised classifier of architecture ``arch``."""
+    if arch not in CLASSIFIERS:
+        raise FsbbtError(f"unknown architecture {arch!r}; choose one of "
+                         f"{', '.join(sorted(CLASSIFIERS))}")
+    return CLASSIFIERS[arch](input_shape, num_classes)
+
+
+def build_cvae(kind: str, input_shape: tuple[int, int, int], num_classes: int,
+               latent_dim: int) -> nn.Module:
+    """A freshly initialised conditional VAE of kind ``kind``."""
+    if kind not in CVAES:
+        raise FsbbtError(f"unknown CVAE kind {kind!r}; choose one of {', '.join(sorted(CVAES))}")
+    return CVAES[kind](input_shape, num_classes, latent_dim)

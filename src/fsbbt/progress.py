@@ -1,0 +1,103 @@
+"""Progress bars for long loops, silenced in quiet mode (CI, tests, ``--quiet``).
+
+One switch for the whole process so that library code can show progress without
+every caller threading a flag through.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from rich.console import Console
+from rich.text import Text
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+T = TypeVar("T")
+
+console = Console(stderr=True)
+_quiet = os.environ.get("FSBBT_QUIET", "") not in ("", "0") or os.environ.get("CI") == "true"
+
+
+def set_quiet(quiet: bool) -> None:
+    """Turn progress bars and status lines off (True) or on (False) for this process."""
+    global _quiet
+    _quiet = quiet
+
+
+def is_quiet() -> bool:
+    return _quiet
+
+
+def status(message: str) -> None:
+    """Print a one-line status message to stderr unless quiet."""
+    if not _quiet:
+        console.print(message, highlight=False)
+
+
+class _Bar:
+    """A handle to advance one progress bar and show a short live metric."""
+
+    def __init__(self, progress: Progress | None, task_id: int | None) -> None:
+        self._progress = progress
+        self._task_id = task_id
+
+    def advance(self, steps: float = 1.0, **metrics: float) -> None:
+        if self._progress is None or self._task_id is None:
+            return
+        text = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        self._progress.update(self._task_id, advance=steps, metrics=text)
+
+
+@contextmanager
+def bar(description: str, total: float, unit: str = "it") -> Iterator[_Bar]:
+    """A progress bar with count, rate and ETA; a no-op in quiet mode."""
+    if _quiet:
+        yield _Bar(None, None)
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        _RateColumn(unit),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[metrics]}"),
+        console=console,
+        transient=False,
+    )
+    with progress:
+        task_id = progress.add_task(description, total=total, metrics="")
+        yield _Bar(progress, task_id)
+
+
+class _RateColumn(TextColumn):
+    """Items per second, in the unit of the loop (images/s, epochs/s)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__("")
+        self._unit = unit
+
+    def render(self, task):  # type: ignore[override]
+        speed = task.finished_speed or task.speed
+        return Text("  -- " + self._unit + "/s" if speed is None else f"{speed:8.1f} {self._unit}/s")
+
+
+def track(items: Iterable[T], description: str, total: int, unit: str = "it") -> Iterator[T]:
+    """Iterate with a progress bar."""
+    with bar(description, total, unit) as progress_bar:
+        for item in items:
+            yield item
+            progress_bar.advance()

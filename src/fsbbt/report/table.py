@@ -1,0 +1,43 @@
+"""The results table printed in the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fsbbt.report.paper import paper_accuracy
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f}"
+
+
+def results_table(results: dict[str, Any]) -> Table:
+    """Teacher and each method: accuracy mean ± std, macro-F1, queries, seconds, paper."""
+    dataset = results["dataset"]
+    seeds = results["seeds"]
+    table = Table(title=f"{dataset}  N = {results['n_fewshot']}  seeds {seeds}")
+    for header, justify in (("method/student", "left"), ("accuracy %", "right"),
+                            ("macro-F1 %", "right"), ("teacher queries", "right"),
+                            ("seconds", "right"), ("paper %", "right")):
+        table.add_column(header, justify=justify)
+    teacher = results["teacher"]
+    paper_teacher = paper_accuracy(dataset, "teacher")
+    table.add_row(f"teacher/{teacher['arch']}", _percent(teacher["test_accuracy"]), "", "", "",
+                  "—" if paper_teacher is None else f"{paper_teacher:.2f}")
+    for key, summary in results["methods"].items():
+        paper = paper_accuracy(dataset, key)
+        accuracy = f"{100 * summary['accuracy_mean']:.2f}"
+        if len(seeds) > 1:
+            accuracy += f" ± {100 * summary['accuracy_std']:.2f}"
+        seconds = sum(summary["seconds"]) / len(summary["seconds"])
+        table.add_row(key, accuracy, _percent(summary["macro_f1_mean"]),
+                      f"{summary['teacher_queries']:,}", f"{seconds:.1f}",
+                      "—" if paper is None else f"{paper:.2f}")
+    return table
+
+
+def print_results(results: dict[str, Any], console: Console | None = None) -> None:
+    (console or Console()).print(results_table(results))

@@ -1,0 +1,84 @@
+"""The conditional VAE of FS-BBT: trained on the few images with the teacher's top-1 labels,
+then sampled with class-balanced conditions (steps 2 and 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from fsbbt import progress
+from fsbbt.models import build_cvae
+from fsbbt.models.cvae_mlp import cvae_loss
+from fsbbt.train.tensors import float_to_uint8, one_hot, uint8_to_float
+
+LatentSampling = Literal["gaussian", "uniform", "hybrid"]
+UNIFORM_RANGE = 3.0
+
+
+@dataclass(frozen=True)
+class CvaeRecipe:
+    kind: str = "mlp"
+    latent_dim: int = 2
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 1e-3
+
+
+def train_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes: int,
+               recipe: CvaeRecipe, seed: int) -> nn.Module:
+    """Fit a CVAE to the few images conditioned on ``teacher_labels`` (never the true labels)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    images = uint8_to_float(images_uint8)
+    conditions = torch.from_numpy(one_hot(teacher_labels, num_classes))
+    model = build_cvae(recipe.kind, tuple(images.shape[1:]), num_classes, recipe.latent_dim)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    n = len(images)
+    steps = max(1, -(-n // recipe.batch_size))
+    model.train()
+    with progress.bar("train CVAE", recipe.epochs, "epoch") as cvae_bar:
+        for _ in range(recipe.epochs):
+            order = torch.from_numpy(rng.permutation(n))
+            loss_sum = 0.0
+            for step in range(steps):
+                index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+                reconstruction, mean, log_var = model(images[index], conditions[index])
+                loss = cvae_loss(reconstruction, images[index], mean, log_var)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.item() * len(index)
+            cvae_bar.advance(1, loss=loss_sum / n)
+    return model.eval()
+
+
+def draw_latents(count: int, latent_dim: int, sampling: LatentSampling,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Latent codes: N(0, I), Uniform(−3, 3)^d, or half of each ("hybrid", the paper's)."""
+    gaussian = rng.standard_normal((count, latent_dim))
+    uniform = rng.uniform(-UNIFORM_RANGE, UNIFORM_RANGE, (count, latent_dim))
+    if sampling == "gaussian":
+        return gaussian.astype(np.float32)
+    if sampling == "uniform":
+        return uniform.astype(np.float32)
+    half = count // 2
+    return np.concatenate([gaussian[:half], uniform[half:]]).astype(np.float32)
+
+
+def balanced_conditions(count: int, num_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` class indices, count/C of each (the first count mod C classes get one more)."""
+    return rng.permutation(np.arange(count) % num_classes)
+
+
+@torch.no_grad()
+def sample_cvae(model: nn.Module, count: int, num_classes: int, sampling: LatentSampling,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` decoded images (uint8) and the class each was conditioned on."""
+    latents = torch.from_numpy(draw_latents(count, model.latent_dim, sampling, rng))
+    classes = balanced_conditions(count, num_classes, rng)
+    decoded = model.decode(latents, torch.from_numpy(one_hot(classes, num_classes)))
+    return float_to_uint8(decoded), classes

@@ -1,0 +1,47 @@
+"""MixUp images from pairs of the few real images: FS-BBT step 3.
+
+A pure function of (images, rng): the same seed gives the same images, hence the
+same ledger keys, so a re-run pays for nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fsbbt.train.tensors import float_to_uint8
+
+
+@dataclass(frozen=True)
+class MixupDraw:
+    """The MixUp images kept, and how many pairs were dropped as near-copies (K)."""
+
+    images_uint8: np.ndarray
+    mixing_weights: np.ndarray
+    dropped_count: int
+
+
+def mixup_from_fewshot(fewshot_images_uint8: np.ndarray, budget: int, alpha: float,
+                       threshold: float, rng: np.random.Generator) -> MixupDraw:
+    """Draw ``budget`` pairs of the few images, mix them, drop the near-copies.
+
+    The few images are repeated ⌈M/N⌉ times and two independent permutations of that
+    set give the pairs. λ ~ Beta(α, α) is rounded to 2 decimals (as the reference code
+    does); pairs with λ ≤ τ or λ ≥ 1 − τ are near-copies of a real image and are
+    dropped: their count K becomes the number of CVAE images.
+    """
+    n = len(fewshot_images_uint8)
+    if budget <= 0 or n == 0:
+        return MixupDraw(fewshot_images_uint8[:0], np.zeros(0, np.float32), 0)
+    repeats = -(-budget // n)
+    pool = np.tile(np.arange(n), repeats)
+    first = rng.permutation(pool)[:budget]
+    second = rng.permutation(pool)[:budget]
+    weights = np.round(rng.beta(alpha, alpha, budget), 2).astype(np.float32)
+    keep = (weights > threshold) & (weights < 1.0 - threshold)
+    first, second, weights = first[keep], second[keep], weights[keep]
+    lam = weights[:, None, None, None]
+    mixed = (lam * fewshot_images_uint8[first].astype(np.float32)
+             + (1.0 - lam) * fewshot_images_uint8[second].astype(np.float32)) / 255.0
+    return MixupDraw(float_to_uint8(mixed), weights, int(budget - keep.sum()))

@@ -1,0 +1,77 @@
+"""A teacher saved by ``fsbbt teacher train``: weights plus a small JSON of metadata.
+
+Loading uses ``torch.load(weights_only=True)``, so a teacher file cannot run code.
+The module is private to :class:`LocalTeacher`; callers get ``predict_proba`` only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fsbbt.errors import FsbbtError
+from fsbbt.models import build_classifier
+from fsbbt.train.evaluate import predict_probabilities
+
+WEIGHTS_FILE = "teacher.pt"
+METADATA_FILE = "teacher.json"
+
+
+@dataclass(frozen=True)
+class TeacherMetadata:
+    """What a user (or a later run) needs to know about a saved teacher without loading it."""
+
+    arch: str
+    dataset: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    test_accuracy: float
+    epochs: int
+    seed: int
+
+
+def save_teacher(model: nn.Module, metadata: TeacherMetadata, directory: Path) -> None:
+    """Write weights and metadata; the JSON goes last so its presence means "complete"."""
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), directory / WEIGHTS_FILE)
+    (directory / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2) + "\n")
+
+
+def read_metadata(directory: Path) -> TeacherMetadata:
+    path = directory / METADATA_FILE
+    try:
+        raw = json.loads(path.read_text())
+        raw["input_shape"] = tuple(raw["input_shape"])
+        raw["class_names"] = tuple(raw["class_names"])
+        return TeacherMetadata(**raw)
+    except FileNotFoundError as exc:
+        raise FsbbtError(f"no saved teacher in {directory} ({METADATA_FILE} missing); "
+                         "train one with `fsbbt teacher train`") from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise FsbbtError(f"{path} is not a valid teacher description ({exc}); "
+                         "re-train the teacher") from exc
+
+
+class LocalTeacher:
+    """A saved fsbbt teacher answering queries in this process."""
+
+    def __init__(self, directory: Path) -> None:
+        self.metadata = read_metadata(directory)
+        self.input_shape = self.metadata.input_shape
+        self.class_names = self.metadata.class_names
+        model = build_classifier(self.metadata.arch, self.input_shape, len(self.class_names))
+        try:
+            state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except (OSError, RuntimeError, KeyError) as exc:
+            raise FsbbtError(f"cannot load teacher weights from {directory / WEIGHTS_FILE} "
+                             f"({type(exc).__name__}); re-train the teacher") from exc
+        self._model = model.eval()
+
+    def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
+        return predict_probabilities(self._model, images_uint8)

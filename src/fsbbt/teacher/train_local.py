@@ -1,0 +1,62 @@
+"""Train a teacher on a full training split and save it, or reuse the one already saved.
+
+This is set-up, not distillation: it is the one place that touches a teacher's
+module, and it hands back only a directory that :class:`LocalTeacher` can serve.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fsbbt import progress
+from fsbbt.data import ImageDataset
+from fsbbt.errors import FsbbtError
+from fsbbt.experiment.config import TeacherConfig
+from fsbbt.models import build_classifier
+from fsbbt.teacher.local import METADATA_FILE, TeacherMetadata, read_metadata, save_teacher
+from fsbbt.train import TrainRecipe, evaluate_classifier, fit_classifier
+from fsbbt.train.tensors import one_hot
+
+
+def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Path) -> TeacherMetadata:
+    """Train ``settings.arch`` on all of ``dataset``'s training split, evaluate, save."""
+    model = build_classifier(settings.arch, dataset.input_shape, dataset.num_classes)
+    recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr)
+    fit_classifier(model, dataset.train_images, one_hot(dataset.train_labels, dataset.num_classes),
+                   recipe, seed=settings.seed, description=f"teacher {settings.arch}")
+    scores = evaluate_classifier(model, dataset.test_images, dataset.test_labels,
+                                 dataset.num_classes)
+    metadata = TeacherMetadata(arch=settings.arch, dataset=dataset.name,
+                               input_shape=dataset.input_shape, class_names=dataset.class_names,
+                               test_accuracy=scores.accuracy, epochs=settings.epochs,
+                               seed=settings.seed)
+    save_teacher(model, metadata, directory)
+    progress.status(f"teacher {settings.arch}: test accuracy {scores.accuracy:.4f}, "
+                    f"saved to {directory}")
+    return metadata
+
+
+def ensure_teacher(settings: TeacherConfig, dataset: ImageDataset, run_dir: Path) -> Path:
+    """The directory of a usable teacher: ``settings.path``, the run's own, or a new one.
+
+    A saved teacher is reused only if it was trained the same way (arch, data, epochs,
+    seed); otherwise it is trained again rather than silently mixing experiments.
+    """
+    if settings.path is not None:
+        metadata = read_metadata(settings.path)
+        if metadata.input_shape != dataset.input_shape or len(metadata.class_names) != dataset.num_classes:
+            raise FsbbtError(f"teacher at {settings.path} takes {metadata.input_shape} with "
+                             f"{len(metadata.class_names)} classes, but {dataset.name} has "
+                             f"{dataset.input_shape} and {dataset.num_classes}; use a matching teacher")
+        return settings.path
+    directory = run_dir / "teacher"
+    if (directory / METADATA_FILE).is_file():
+        saved = read_metadata(directory)
+        if (saved.arch, saved.dataset, saved.epochs, saved.seed) == (
+                settings.arch, dataset.name, settings.epochs, settings.seed):
+            progress.status(f"reusing teacher in {directory} (test accuracy "
+                            f"{saved.test_accuracy:.4f})")
+            return directory
+        progress.status(f"teacher in {directory} was trained differently; training a new one")
+    train_teacher(settings, dataset, directory)
+    return directory

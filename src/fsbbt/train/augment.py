@@ -1,0 +1,70 @@
+"""Batch augmentations of the student's training set: geometric and "combination".
+
+All of it works on whole batches of tensors (one affine grid per batch), so there
+is no per-image Python in the training loop. Randomness comes from the caller's
+numpy Generator so a seed fixes every draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+AugmentationMode = Literal["none", "standard", "combination"]
+
+
+@dataclass(frozen=True)
+class GeometricRange:
+    """Ranges of the random affine transform: rotation in degrees, shift as a fraction of size."""
+
+    rotation_deg: float = 10.0
+    shift_fraction: float = 0.1
+    horizontal_flip: bool = False
+
+
+GREY_GEOMETRY = GeometricRange(rotation_deg=10.0, shift_fraction=0.1, horizontal_flip=False)
+
+
+def random_affine(images: torch.Tensor, rng: np.random.Generator,
+                  geometry: GeometricRange) -> torch.Tensor:
+    """Rotate, shift and (optionally) flip each image of the batch by its own random amount.
+
+    Borders are filled with the nearest pixel, as Keras' ImageDataGenerator does by default.
+    """
+    n = images.shape[0]
+    angle = np.deg2rad(rng.uniform(-geometry.rotation_deg, geometry.rotation_deg, n))
+    # affine_grid works in [-1, 1] coordinates: a shift of f·size is 2f there.
+    shift = rng.uniform(-2 * geometry.shift_fraction, 2 * geometry.shift_fraction, (n, 2))
+    flip = np.where(rng.random(n) < 0.5, -1.0, 1.0) if geometry.horizontal_flip else np.ones(n)
+    cos, sin = np.cos(angle), np.sin(angle)
+    theta = np.stack([
+        np.stack([cos * flip, -sin, shift[:, 0]], axis=1),
+        np.stack([sin * flip, cos, shift[:, 1]], axis=1),
+    ], axis=1)
+    theta_t = torch.from_numpy(theta).to(images.dtype)
+    grid = F.affine_grid(theta_t, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
+                         align_corners=False)
+
+
+def mix_with_random_batch(images: torch.Tensor, targets: torch.Tensor,
+                          pool_images: torch.Tensor, pool_targets: torch.Tensor,
+                          rng: np.random.Generator, alpha: float = 1.0
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """MixUp the batch with a random batch of the training set, one λ ~ Beta(α, α) per example.
+
+    Soft targets are mixed with the same λ. These images are never sent to the
+    teacher: the targets are interpolated from answers already paid for.
+    """
+    n = images.shape[0]
+    partner = torch.from_numpy(rng.integers(0, pool_images.shape[0], n))
+    lam = torch.from_numpy(rng.beta(alpha, alpha, n).astype(np.float32)).to(images.dtype)
+    lam_images = lam.view(-1, *([1] * (images.dim() - 1)))
+    mixed_images = lam_images * images + (1 - lam_images) * pool_images[partner]
+    mixed_targets = lam[:, None] * targets + (1 - lam[:, None]) * pool_targets[partner]
+    return mixed_images, mixed_targets
+

@@ -1,0 +1,48 @@
+"""Accuracy and macro-F1 of a classifier on a labelled split (the full test split, last epoch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+from torch import nn
+
+from fsbbt.train.tensors import uint8_to_float
+
+
+@torch.no_grad()
+def predict_probabilities(model: nn.Module, images_uint8: np.ndarray,
+                          batch_size: int = 1024) -> np.ndarray:
+    """Softmax outputs for a uint8 N×C×H×W array, in eval mode, batch by batch."""
+    was_training = model.training
+    model.eval()
+    outputs = []
+    for start in range(0, len(images_uint8), batch_size):
+        batch = uint8_to_float(images_uint8[start:start + batch_size])
+        outputs.append(torch.softmax(model(batch).float(), dim=1).numpy())
+    model.train(was_training)
+    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
+
+
+@dataclass(frozen=True)
+class Scores:
+    accuracy: float
+    macro_f1: float
+
+
+def score_predictions(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> Scores:
+    """Top-1 accuracy and macro-averaged F1 over all ``num_classes`` classes."""
+    return Scores(
+        accuracy=float(np.mean(predicted == labels)),
+        macro_f1=float(f1_score(labels, predicted, average="macro",
+                                labels=list(range(num_classes)), zero_division=0)),
+    )
+
+
+def evaluate_classifier(model: nn.Module, images_uint8: np.ndarray, labels: np.ndarray,
+                        num_classes: int) -> Scores:
+    """Scores of ``model`` on a labelled split."""
+    predicted = predict_probabilities(model, images_uint8).argmax(axis=1)
+    return score_predictions(predicted, labels, num_classes)
