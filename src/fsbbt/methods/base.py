@@ -18,6 +18,7 @@ from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.models import build_classifier
 from fsbbt.teacher import QueryOracle
 from fsbbt.train import TrainHistory, TrainRecipe, fit_classifier
+from fsbbt.train.augment import AugmentationMode
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,15 @@ class MethodOutcome:
 
 
 def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
-                  targets: np.ndarray, description: str) -> tuple[nn.Module, TrainHistory]:
-    """Train a fresh ``arch`` on (images, soft targets) with the configured student recipe."""
+                  targets: np.ndarray, description: str,
+                  augmentation: AugmentationMode | None = None) -> tuple[nn.Module, TrainHistory]:
+    """Train a fresh ``arch`` on (images, soft targets) with the configured student recipe.
+
+    ``augmentation`` overrides the recipe's (the baselines use ``student.baseline_augmentation``).
+    """
     settings = context.config.student
     recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                         augmentation=settings.augmentation)
+                         augmentation=augmentation or settings.augmentation)
     student = build_classifier(arch, context.input_shape, context.num_classes)
     points = context.config.curve_points
     eval_every = max(1, settings.epochs // points) if points else 0

@@ -9,6 +9,7 @@ from torch import nn
 
 from fsbbt.errors import FsbbtError
 from fsbbt.models.cvae_mlp import MlpCvae
+from fsbbt.models.init import keras_initialise
 from fsbbt.models.lenet import LeNet5
 
 ClassifierFactory = Callable[[tuple[int, int, int], int], nn.Module]
@@ -37,7 +38,9 @@ def build_classifier(arch: str, input_shape: tuple[int, int, int], num_classes: 
     if arch not in CLASSIFIERS:
         raise FsbbtError(f"unknown architecture {arch!r}; choose one of "
                          f"{', '.join(sorted(CLASSIFIERS))}")
-    return CLASSIFIERS[arch](input_shape, num_classes)
+    model = CLASSIFIERS[arch](input_shape, num_classes)
+    keras_initialise(model)
+    return model
 
 
 def build_cvae(kind: str, input_shape: tuple[int, int, int], num_classes: int,
@@ -45,4 +48,6 @@ def build_cvae(kind: str, input_shape: tuple[int, int, int], num_classes: int,
     """A freshly initialised conditional VAE of kind ``kind``."""
     if kind not in CVAES:
         raise FsbbtError(f"unknown CVAE kind {kind!r}; choose one of {', '.join(sorted(CVAES))}")
-    return CVAES[kind](input_shape, num_classes, latent_dim)
+    model = CVAES[kind](input_shape, num_classes, latent_dim)
+    keras_initialise(model)
+    return model
