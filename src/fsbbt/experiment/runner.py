@@ -22,7 +22,7 @@ from fsbbt.teacher import LocalTeacher, QueryOracle
 from fsbbt.teacher.blackbox import teacher_fingerprint
 from fsbbt.teacher.factory import build_teacher
 from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
-from fsbbt.train import evaluate_classifier
+from fsbbt.train import TrainHistory, evaluate_classifier
 
 RESULTS_FILE = "results.json"
 
@@ -45,6 +45,12 @@ def _save_student(outcome: MethodOutcome, key: str, seed: int, out_dir: Path) ->
     directory.mkdir(parents=True, exist_ok=True)
     torch.save(outcome.student.state_dict(),
                directory / f"{key.replace('/', '__')}__seed{seed}.pt")
+
+
+def training_curve(history: TrainHistory) -> dict[str, list]:
+    """Loss per epoch and test accuracy at the evaluated epochs, as results.json holds them."""
+    return {"epoch_loss": [round(v, 5) for v in history.epoch_loss],
+            "eval_epochs": history.eval_epochs, "eval_accuracy": history.eval_accuracy}
 
 
 def _teacher_summary(teacher: object, config: ExperimentConfig) -> dict[str, Any]:
@@ -92,11 +98,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
             record.seconds.append(round(seconds, 2))
             record.synthesis_seconds.append(round(outcome.extra_seconds.get("synthesis", 0.0), 2))
             record.train_images_per_second.append(round(outcome.history.images_per_second, 1))
-            record.curves.append({
-                "epoch_loss": [round(v, 5) for v in outcome.history.epoch_loss],
-                "eval_epochs": outcome.history.eval_epochs,
-                "eval_accuracy": outcome.history.eval_accuracy,
-            })
+            record.curves.append(training_curve(outcome.history))
             _save_student(outcome, key, seed, out_dir)
             if sample_grid is None and outcome.samples:
                 sample_grid = outcome.samples
