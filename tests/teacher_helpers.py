@@ -30,6 +30,10 @@ def linear_teacher(images_uint8: np.ndarray) -> np.ndarray:
 def slow_linear_teacher(images_uint8: np.ndarray) -> np.ndarray:
     """:func:`linear_teacher` that sleeps per batch, so a test can kill a run mid-query."""
     time.sleep(float(os.environ.get("FSBBT_TEST_TEACHER_SLEEP_S", "0.05")))
+    log = os.environ.get("FSBBT_TEST_TEACHER_LOG")
+    if log:  # what the teacher really received, ledger or not
+        with open(log, "a") as handle:
+            handle.write(f"{len(images_uint8)}\n")
     return linear_teacher(images_uint8)
 
 
