@@ -42,7 +42,8 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
     digits = load_dataset("digits")
     _write_images(root / "images", digits.train_images[:30])
     for label in range(10):
-        _write_images(root / "test" / str(label), digits.test_images[digits.test_labels == label][:3])
+        of_label = digits.test_images[digits.test_labels == label]
+        _write_images(root / "test" / str(label), of_label[:3])
     spec = root / "teacher.yaml"
     spec.write_text(yaml.safe_dump({**linear_teacher_tree(), "input_shape": [1, 28, 28],
                                     "class_names": list(DIGITS_CLASSES)}))

@@ -27,8 +27,8 @@ def test_second_run_into_the_same_out_sends_nothing(tmp_path: Path) -> None:
     assert first["teacher"] == {"arch": "python", "test_accuracy": None}
 
 
-def test_budget_shrinks_the_synthetic_set_and_caps_the_ledger(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture) -> None:
+def test_budget_shrinks_the_synthetic_set_and_caps_the_ledger(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from fsbbt import progress
 
     progress.set_quiet(False)
