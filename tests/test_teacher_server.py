@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from teacher_helpers import (
     DIGITS_SHAPE,
+    HERE,
     FixedTeacher,
     fast_run_overrides,
     linear_teacher,
@@ -25,6 +30,7 @@ from fsbbt.experiment.config import TeacherConfig, load_config
 from fsbbt.experiment.runner import run_experiment
 from fsbbt.teacher.blackbox import QueryOracle
 from fsbbt.teacher.factory import build_teacher
+from fsbbt.teacher.http_client import retry_after_s
 from fsbbt.teacher.ledger import QueryLedger
 from fsbbt.teacher.server import check_bind, create_app
 from fsbbt.teacher.wire import NPY_MEDIA_TYPE, decode_npy, encode_npy, encode_png
@@ -159,3 +165,19 @@ def test_malformed_http_answers_are_one_line_errors(tmp_path: Path, kind: str,
     db = sqlite3.connect(ledger_path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 16
+
+
+def test_serve_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
+    finished = subprocess.run([sys.executable, "-m", "fsbbt", "teacher", "serve",
+                               f"python:{HERE / 'teacher_helpers.py'}:linear_teacher",
+                               "--host", "0.0.0.0"],
+                              capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 2
+    assert finished.stderr.strip().count("\n") == 0 and "without a token" in finished.stderr
+
+
+def test_retry_after_is_read_as_seconds_or_a_date() -> None:
+    assert retry_after_s("3") == 3.0
+    assert retry_after_s(None) is None and retry_after_s("soon") is None
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert 55 < (retry_after_s(in_a_minute) or 0) <= 60

@@ -64,7 +64,8 @@ def plot_training_curves(results: dict[str, Any], path: Path) -> None:
                       ylabel="accuracy")
     for axis in (loss_axis, accuracy_axis):
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
+        if axis.get_legend_handles_labels()[0]:  # no test curves without a test set
+            axis.legend(fontsize=8)
     figure.suptitle(f"{results['dataset']}, N = {results['n_fewshot']}, seed "
                     f"{results['seeds'][0]}")
     figure.tight_layout()

@@ -115,7 +115,7 @@ class HttpTeacher:
             raise _Retryable(f"connection failed ({type(exc).__name__})") from exc
         if response.status_code in RETRY_STATUSES:
             raise _Retryable(f"HTTP {response.status_code}",
-                             _retry_after_s(response.headers.get("retry-after")))
+                             retry_after_s(response.headers.get("retry-after")))
         if response.status_code >= 400:
             raise FsbbtError(f"{method} {path} was refused with HTTP {response.status_code}: "
                              f"{_error_text(response)}")
@@ -140,7 +140,7 @@ class HttpTeacher:
         raise AssertionError("unreachable")
 
 
-def _retry_after_s(value: str | None) -> float | None:
+def retry_after_s(value: str | None) -> float | None:
     """Retry-After as seconds: either a number or an HTTP date."""
     if not value:
         return None
