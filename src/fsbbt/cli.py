@@ -84,7 +84,10 @@ def distill(teacher: Annotated[str, typer.Option(
     overrides = list(set_ or [])
     if query_budget is not None:
         overrides.append(f"query_budget={query_budget}")
-    config = distill_config(spec_to_tree(teacher), len(list_images(images)), student, seed,
+    image_count = len(list_images(images))
+    if image_count == 0:
+        raise FsbbtError(f"no PNG, JPEG or BMP images in {images}; give a folder of images")
+    config = distill_config(spec_to_tree(teacher), image_count, student, seed,
                             test_images is not None, overrides)
     results = run_distill(config, images, out, test_images)
     typer.echo(f"queries: {results['queries']}; student: {results['student']}; "
