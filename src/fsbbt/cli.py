@@ -13,7 +13,7 @@ from fsbbt.errors import FsbbtError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Black-box few-shot knowledge distillation (FS-BBT) and its baselines.")
-teacher_app = typer.Typer(no_args_is_help=True, help="Train a teacher to distil from.")
+teacher_app = typer.Typer(no_args_is_help=True, help="Train or serve a teacher.")
 app.add_typer(teacher_app, name="teacher")
 
 OutOption = Annotated[Path, typer.Option("--out", help="run directory (created if missing)")]
@@ -22,6 +22,8 @@ DataDirOption = Annotated[Path | None, typer.Option(
     "--data-dir", help="folder holding the dataset files (else $FSBBT_DATA, cache, system, download)")]
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="override a config key, e.g. --set student.epochs=5 (repeatable)")]
+BudgetOption = Annotated[int | None, typer.Option(
+    "--query-budget", min=0, help="most teacher answers the run's ledger may ever hold")]
 
 
 def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] | None) -> list[str]:
@@ -51,10 +53,45 @@ def run(config: Annotated[str, typer.Argument(help="config YAML, or a preset nam
         seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 1,2,3")] = None,
         data_dir: DataDirOption = None,
         set_: SetOption = None,
+        query_budget: BudgetOption = None,
         quiet: QuietOption = False) -> None:
     """Train (or reuse) the teacher and run every method of CONFIG for each seed."""
     progress.set_quiet(quiet or progress.is_quiet())
-    _run_and_report(config, out, _overrides(seeds, data_dir, set_))
+    overrides = _overrides(seeds, data_dir, set_)
+    if query_budget is not None:
+        overrides.append(f"query_budget={query_budget}")
+    _run_and_report(config, out, overrides)
+
+
+@app.command()
+def distill(teacher: Annotated[str, typer.Option(
+                "--teacher", help="URL, KIND:VALUE, teacher YAML, .onnx or saved teacher dir")],
+            images: Annotated[Path, typer.Option("--images", help="folder of unlabeled images")],
+            out: OutOption,
+            student: Annotated[str, typer.Option(help="student architecture")] = "lenet5-half",
+            test_images: Annotated[Path | None, typer.Option(
+                "--test-images", help="labelled test folder: one sub-folder per class")] = None,
+            seed: Annotated[int, typer.Option(help="seed for synthesis and training")] = 1,
+            query_budget: BudgetOption = None,
+            set_: SetOption = None,
+            quiet: QuietOption = False) -> None:
+    """FS-BBT on your own images: query TEACHER, synthesise, train and save a student."""
+    from fsbbt.data.folder import list_images
+    from fsbbt.experiment.distill import distill_config, run_distill
+    from fsbbt.teacher.factory import spec_to_tree
+
+    progress.set_quiet(quiet or progress.is_quiet())
+    overrides = list(set_ or [])
+    if query_budget is not None:
+        overrides.append(f"query_budget={query_budget}")
+    image_count = len(list_images(images))
+    if image_count == 0:
+        raise FsbbtError(f"no PNG, JPEG or BMP images in {images}; give a folder of images")
+    config = distill_config(spec_to_tree(teacher), image_count, student, seed,
+                            test_images is not None, overrides)
+    results = run_distill(config, images, out, test_images)
+    typer.echo(f"queries: {results['queries']}; student: {results['student']}; "
+               f"report: {out / 'results.json'}")
 
 
 @app.command()
@@ -81,6 +118,29 @@ def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a 
     metadata = train_teacher(settings.teacher, dataset, out)
     typer.echo(f"teacher {metadata.arch} on {metadata.dataset}: test accuracy "
                f"{metadata.test_accuracy:.4f}; saved in {out}")
+
+
+@teacher_app.command("serve")
+def teacher_serve(model: Annotated[str, typer.Argument(
+                      help="teacher to serve: saved teacher dir, .onnx, KIND:VALUE or YAML")],
+                  host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+                  port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+                  token_env: Annotated[str | None, typer.Option(
+                      "--token-env", help="env var holding the bearer token clients must send")]
+                  = None,
+                  max_request_mb: Annotated[float, typer.Option(
+                      "--max-request-mb", help="largest request body accepted")] = 64.0,
+                  set_: SetOption = None) -> None:
+    """Serve a teacher over HTTP (GET /v1/info, POST /v1/predict); see docs/teachers.md."""
+    from fsbbt.teacher.factory import build_teacher, teacher_config_from_spec
+    from fsbbt.teacher.server import check_bind, serve
+
+    check_bind(host, token_env)
+    settings = teacher_config_from_spec(model, [a.removeprefix("teacher.") for a in set_ or []])
+    served = build_teacher(settings)
+    typer.echo(f"serving {len(served.class_names)}-class teacher for {served.input_shape} "
+               f"inputs on http://{host}:{port}", err=True)
+    serve(served, host, port, token_env, int(max_request_mb * 1024 * 1024))
 
 
 def main() -> None:

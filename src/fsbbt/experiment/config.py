@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fsbbt.errors import FsbbtError
 
@@ -21,15 +28,70 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TeacherConfig(_Strict):
-    """The teacher: trained by fsbbt (arch, epochs, ...) or an existing saved one (path)."""
+TeacherKind = Literal["train", "local", "torchscript", "onnx", "python", "http"]
+TeacherOutput = Literal["probabilities", "logits", "label", "topk"]
 
+# Keys each external kind understands. The training keys (arch, epochs, batch_size, lr,
+# seed) are accepted with every kind, because presets set them and a user switching a
+# preset to another teacher with --set should not have to unset them; they only matter
+# for kind "train".
+_TRAIN_KEYS = {"kind", "arch", "epochs", "batch_size", "lr", "seed"}
+_SHAPE_KEYS = {"output", "input_shape", "class_names"}
+TEACHER_KIND_KEYS: dict[str, set[str]] = {
+    "train": set(),
+    "local": {"path"},
+    "torchscript": {"path"} | _SHAPE_KEYS,
+    "onnx": {"path"} | _SHAPE_KEYS,
+    "python": {"function"} | _SHAPE_KEYS,
+    "http": {"url", "headers", "token_env", "request_batch_size", "concurrency", "timeout_s",
+             "retries", "max_backoff_s"} | _SHAPE_KEYS,
+}
+_REQUIRED_KEY = {"local": "path", "torchscript": "path", "onnx": "path", "python": "function",
+                 "http": "url"}
+
+
+class TeacherConfig(_Strict):
+    """The teacher: trained by fsbbt (arch, epochs, ...), a saved one (path), or any other
+    kind (docs/teachers.md). Without ``kind`` it is ``local`` if ``path`` is set, else
+    ``train``."""
+
+    kind: TeacherKind | None = None
     arch: str = "lenet5"
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0)
     seed: int = 0
     path: Path | None = None
+    function: str | None = Field(None, description="module:function or file.py:function")
+    url: str | None = None
+    headers: dict[str, str] = {}
+    token_env: str | None = Field(None, description="env var holding a bearer token (never logged)")
+    request_batch_size: int = Field(64, ge=1)
+    concurrency: int = Field(4, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
+    retries: int = Field(5, ge=0)
+    max_backoff_s: float = Field(30.0, ge=0)
+    output: TeacherOutput = "probabilities"
+    input_shape: tuple[int, int, int] | None = None
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def resolved_kind(self) -> str:
+        if self.kind is not None:
+            return self.kind
+        return "local" if self.path is not None else "train"
+
+    @model_validator(mode="after")
+    def _keys_fit_the_kind(self) -> TeacherConfig:
+        kind = self.resolved_kind
+        stray = self.model_fields_set - _TRAIN_KEYS - TEACHER_KIND_KEYS[kind]
+        if stray:
+            raise ValueError(f"key(s) {', '.join(sorted(stray))} do not apply to teacher "
+                             f"kind {kind!r}")
+        required = _REQUIRED_KEY.get(kind)
+        if required is not None and getattr(self, required) is None:
+            raise ValueError(f"teacher kind {kind!r} needs teacher.{required}")
+        return self
 
 
 AugmentationName = Literal["none", "standard", "combination"]
@@ -74,6 +136,7 @@ class ExperimentConfig(_Strict):
     methods: list[str] = ["student-alone/lenet5-half", "standard-kd/lenet5-half",
                           "fsbbt/lenet5-half", "fsbbt/lenet5"]
     query_batch_size: int = Field(256, ge=1)
+    query_budget: int | None = Field(None, ge=0, description="most answers the ledger may hold")
     curve_points: int = Field(10, ge=0, description="test-accuracy points per training curve")
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig()
@@ -139,9 +202,15 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
         raise FsbbtError(f"{path} is not valid YAML ({exc}); fix the file") from exc
     if not isinstance(tree, dict):
         raise FsbbtError(f"{path} must hold a mapping of config keys")
+    return config_from_tree(tree, overrides, str(path))
+
+
+def config_from_tree(tree: dict[str, Any], overrides: list[str] | None,
+                     source: str) -> ExperimentConfig:
+    """Validate a config built in code (``fsbbt distill``) the same way as a file."""
     for assignment in overrides or []:
         _apply_override(tree, assignment)
     try:
         return ExperimentConfig.model_validate(tree)
     except ValidationError as exc:
-        raise FsbbtError(_one_line(exc, str(path))) from None
+        raise FsbbtError(_one_line(exc, source)) from None

@@ -19,8 +19,10 @@ from fsbbt.methods import FewShotSet, MethodContext, MethodOutcome, get_method
 from fsbbt.models import CLASSIFIERS
 from fsbbt.report.figures import plot_sample_grid, plot_training_curves
 from fsbbt.teacher import LocalTeacher, QueryOracle
-from fsbbt.teacher.train_local import ensure_teacher
-from fsbbt.train import evaluate_classifier
+from fsbbt.teacher.blackbox import teacher_fingerprint
+from fsbbt.teacher.factory import build_teacher
+from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
+from fsbbt.train import TrainHistory, evaluate_classifier
 
 RESULTS_FILE = "results.json"
 
@@ -45,14 +47,28 @@ def _save_student(outcome: MethodOutcome, key: str, seed: int, out_dir: Path) ->
                directory / f"{key.replace('/', '__')}__seed{seed}.pt")
 
 
+def training_curve(history: TrainHistory) -> dict[str, list]:
+    """Loss per epoch and test accuracy at the evaluated epochs, as results.json holds them."""
+    return {"epoch_loss": [round(v, 5) for v in history.epoch_loss],
+            "eval_epochs": history.eval_epochs, "eval_accuracy": history.eval_accuracy}
+
+
+def _teacher_summary(teacher: object, config: ExperimentConfig) -> dict[str, Any]:
+    """A teacher fsbbt trained or saved knows its test accuracy; measuring any other
+    teacher's would cost queries, so it is left out (None)."""
+    if isinstance(teacher, LocalTeacher):
+        return {"arch": teacher.metadata.arch, "test_accuracy": teacher.metadata.test_accuracy}
+    return {"arch": config.teacher.resolved_kind, "test_accuracy": None}
+
+
 def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
     """Run every method of ``config`` for every seed; write and return the results."""
     method_pairs = check_methods(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(config.dataset, config.data_dir)
-    teacher_dir = ensure_teacher(config.teacher, dataset, out_dir)
-    teacher = LocalTeacher(teacher_dir)
-    oracle = QueryOracle(teacher, config.query_batch_size)
+    teacher = build_teacher(config.teacher, dataset, out_dir)
+    ledger = QueryLedger(out_dir / LEDGER_FILE, teacher_fingerprint(teacher), dataset.num_classes)
+    oracle = QueryOracle(teacher, config.query_batch_size, ledger, config.query_budget)
 
     def test_accuracy(model: torch.nn.Module) -> float:
         return evaluate_classifier(model, dataset.test_images, dataset.test_labels,
@@ -82,11 +98,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
             record.seconds.append(round(seconds, 2))
             record.synthesis_seconds.append(round(outcome.extra_seconds.get("synthesis", 0.0), 2))
             record.train_images_per_second.append(round(outcome.history.images_per_second, 1))
-            record.curves.append({
-                "epoch_loss": [round(v, 5) for v in outcome.history.epoch_loss],
-                "eval_epochs": outcome.history.eval_epochs,
-                "eval_accuracy": outcome.history.eval_accuracy,
-            })
+            record.curves.append(training_curve(outcome.history))
             _save_student(outcome, key, seed, out_dir)
             if sample_grid is None and outcome.samples:
                 sample_grid = outcome.samples
@@ -95,10 +107,9 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
         "dataset": config.dataset,
         "n_fewshot": config.n_fewshot,
         "seeds": list(config.seeds),
-        "teacher": {"arch": teacher.metadata.arch,
-                    "test_accuracy": teacher.metadata.test_accuracy},
+        "teacher": _teacher_summary(teacher, config),
         "methods": {key: record.summary() for key, record in records.items()},
-        "queries": {"sent": oracle.queries_sent, "answered_from_cache": oracle.answers_reused},
+        "queries": oracle.usage(),
         "config": config.model_dump(mode="json"),
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "torch": torch.__version__, "threads": torch.get_num_threads()},

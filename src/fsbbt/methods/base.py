@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from fsbbt.experiment.config import ExperimentConfig
@@ -76,6 +77,9 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
     settings = context.config.student
     recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
                          augmentation=augmentation or settings.augmentation)
+    # Seed the initial weights too: otherwise they depend on whatever consumed torch's
+    # global RNG earlier in the process, and a resumed run would not equal a fresh one.
+    torch.manual_seed(context.seed)
     student = build_classifier(arch, context.input_shape, context.num_classes)
     points = context.config.curve_points
     eval_every = max(1, settings.epochs // points) if points else 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fsbbt import progress
+from fsbbt.errors import FsbbtError
 from fsbbt.methods.base import MethodContext, MethodOutcome, train_student
 from fsbbt.synth import CvaeRecipe, mixup_from_fewshot, sample_cvae, train_cvae
 
@@ -29,21 +30,46 @@ class SyntheticSet:
     seconds: float
 
 
+def synthetic_budget_within_queries(context: MethodContext) -> int:
+    """M, shrunk so that every seed's N + M images fit the query budget.
+
+    Decided from the config alone, never from what the ledger already holds, so a resumed
+    run builds exactly the synthetic set the interrupted one was building.
+    """
+    config = context.config
+    configured = config.synthesis.budget
+    query_budget = context.oracle.budget
+    if query_budget is None:
+        return configured
+    per_seed = query_budget // len(config.seeds)
+    fewshot_count = len(context.fewshot.images_uint8)
+    if per_seed < fewshot_count:
+        raise FsbbtError(f"query budget {query_budget} cannot label the {fewshot_count} few "
+                         f"images for each of {len(config.seeds)} seed(s); raise --query-budget "
+                         f"to at least {fewshot_count * len(config.seeds)}")
+    fitted = min(configured, per_seed - fewshot_count)
+    if fitted < configured:
+        progress.status(f"query budget {query_budget}: synthetic set shrunk from {configured} to "
+                        f"{fitted} images so N + M = {fewshot_count + fitted} per seed fits")
+    return fitted
+
+
 def build_synthetic_set(context: MethodContext) -> SyntheticSet:
     """Steps 1-5: query X, train the CVAE on the teacher's labels, MixUp, sample, query."""
     started = time.perf_counter()
     config = context.config
+    synthetic_budget = synthetic_budget_within_queries(context)
     fewshot_images = context.fewshot.images_uint8
     fewshot_probs = context.oracle.query(fewshot_images, "label the few images")
     teacher_labels = fewshot_probs.argmax(axis=1)
 
     synthesis = config.synthesis
     if synthesis.mixup:
-        mixup = mixup_from_fewshot(fewshot_images, synthesis.budget, synthesis.mixup_alpha,
+        mixup = mixup_from_fewshot(fewshot_images, synthetic_budget, synthesis.mixup_alpha,
                                    synthesis.threshold, np.random.default_rng([context.seed, 1]))
         mixup_images, cvae_count = mixup.images_uint8, mixup.dropped_count
     else:
-        mixup_images, cvae_count = fewshot_images[:0], synthesis.budget
+        mixup_images, cvae_count = fewshot_images[:0], synthetic_budget
 
     if synthesis.cvae and cvae_count > 0:
         cvae_settings = config.cvae

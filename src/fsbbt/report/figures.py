@@ -55,15 +55,17 @@ def plot_training_curves(results: dict[str, Any], path: Path) -> None:
         if curve["eval_epochs"]:
             accuracy_axis.plot(curve["eval_epochs"], curve["eval_accuracy"], marker="o",
                                markersize=3, label=key)
-    accuracy_axis.axhline(results["teacher"]["test_accuracy"], color="black", linestyle="--",
-                          linewidth=1, label=f"teacher {results['teacher']['arch']}")
+    if results["teacher"]["test_accuracy"] is not None:
+        accuracy_axis.axhline(results["teacher"]["test_accuracy"], color="black", linestyle="--",
+                              linewidth=1, label=f"teacher {results['teacher']['arch']}")
     loss_axis.set(title="training loss (soft-target cross-entropy)", xlabel="epoch",
                   ylabel="loss", yscale="log")
     accuracy_axis.set(title="test accuracy (not used for model selection)", xlabel="epoch",
                       ylabel="accuracy")
     for axis in (loss_axis, accuracy_axis):
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
+        if axis.get_legend_handles_labels()[0]:  # no test curves without a test set
+            axis.legend(fontsize=8)
     figure.suptitle(f"{results['dataset']}, N = {results['n_fewshot']}, seed "
                     f"{results['seeds'][0]}")
     figure.tight_layout()

@@ -14,6 +14,7 @@ import numpy as np
 
 from fsbbt import progress
 from fsbbt.errors import FsbbtError
+from fsbbt.teacher.ledger import QueryLedger
 
 
 class BlackBoxTeacher(Protocol):
@@ -59,48 +60,94 @@ def image_keys(images_uint8: np.ndarray) -> list[str]:
 class QueryOracle:
     """The only handle distillation code gets on the teacher.
 
-    Answers are remembered by image hash, so an image asked for twice (by two methods,
-    or by FS-BBT and Standard-KD on the same few images) is paid for once.
-    ``queries_sent`` counts images that actually reached the teacher.
+    Answers are kept in a :class:`~fsbbt.teacher.ledger.QueryLedger` by image hash, so an
+    image asked for twice (by two methods, or by a re-run of a killed run) is paid for
+    once. ``budget`` caps the answers the ledger may ever hold: the oracle refuses a query
+    that would send image N+1. ``queries_sent`` counts images that reached the teacher in
+    this process, ``answers_from_ledger`` the images answered from the ledger instead.
     """
 
-    def __init__(self, teacher: BlackBoxTeacher, batch_size: int = 256) -> None:
+    def __init__(self, teacher: BlackBoxTeacher, batch_size: int = 256,
+                 ledger: QueryLedger | None = None, budget: int | None = None) -> None:
         self._teacher = teacher
         self.batch_size = batch_size
         self.input_shape = tuple(teacher.input_shape)
         self.class_names = tuple(teacher.class_names)
-        self._answers: dict[str, np.ndarray] = {}
+        if ledger is None:
+            ledger = QueryLedger(None, teacher_fingerprint(teacher), len(self.class_names))
+        self.ledger = ledger
+        self.budget = budget
         self.queries_sent = 0
-        self.answers_reused = 0
+        self.answers_from_ledger = 0
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     def query(self, images_uint8: np.ndarray, description: str = "query teacher") -> np.ndarray:
-        """Teacher probabilities for each image, sending only images not answered before."""
+        """Teacher probabilities for each image, sending only images not answered before.
+
+        The distinct images are cut into batches at fixed positions and each batch sends
+        only its images missing from the ledger. Because a batch is committed whole, a
+        resumed run meets the ledger in exactly the state the interrupted run left it at
+        that batch, so the teacher receives the same batches in both.
+        """
         if images_uint8.dtype != np.uint8 or tuple(images_uint8.shape[1:]) != self.input_shape:
             raise FsbbtError(f"images sent to the teacher must be uint8 {self.input_shape}, got "
                              f"{images_uint8.dtype} {images_uint8.shape[1:]}")
         keys = image_keys(images_uint8)
-        first_index_of_unseen: dict[str, int] = {}
+        first_index: dict[str, int] = {}
         for i, key in enumerate(keys):
-            if key not in self._answers:
-                first_index_of_unseen.setdefault(key, i)
-        to_send = list(first_index_of_unseen.values())
-        self.answers_reused += len(keys) - len(to_send)
-        with progress.bar(description, len(to_send), "img") as query_bar:
-            for start in range(0, len(to_send), self.batch_size):
-                batch_index = to_send[start:start + self.batch_size]
-                answer = self._teacher.predict_proba(images_uint8[batch_index])
-                probs = validate_probabilities(
-                    answer, len(batch_index), self.num_classes,
-                    f"batch {start // self.batch_size} "
-                    f"(images {start}..{start + len(batch_index) - 1})")
-                for i, row in zip(batch_index, probs, strict=True):
-                    self._answers[keys[i]] = row
-                self.queries_sent += len(batch_index)
-                query_bar.advance(len(batch_index))
+            first_index.setdefault(key, i)
+        answers = self.ledger.lookup(list(first_index))
+        self.answers_from_ledger += len(answers)
+        unseen_count = len(first_index) - len(answers)
+        self._check_budget(unseen_count)
+        distinct = list(first_index.items())
+        with progress.bar(description, unseen_count, "img") as query_bar:
+            for start in range(0, len(distinct), self.batch_size):
+                batch = [(key, i) for key, i in distinct[start:start + self.batch_size]
+                         if key not in answers]
+                if not batch:
+                    continue
+                last = min(start + self.batch_size, len(distinct)) - 1
+                where = (f"batch {start // self.batch_size} (images {start}..{last} of "
+                         f"{description!r})")
+                probs = self._ask_teacher(images_uint8[[i for _, i in batch]], where)
+                batch_keys = [key for key, _ in batch]
+                self.ledger.store(batch_keys, probs)
+                answers.update(zip(batch_keys, probs, strict=True))
+                self.queries_sent += len(batch)
+                query_bar.advance(len(batch))
         if not keys:
             return np.zeros((0, self.num_classes), np.float32)
-        return np.stack([self._answers[k] for k in keys])
+        return np.stack([answers[k] for k in keys])
+
+    def _check_budget(self, unseen_count: int) -> None:
+        if self.budget is None or unseen_count == 0:
+            return
+        remaining = self.budget - len(self.ledger)
+        if unseen_count > remaining:
+            raise FsbbtError(f"this query needs {unseen_count} new teacher answers but only "
+                             f"{max(remaining, 0)} of the query budget {self.budget} remain; "
+                             "raise --query-budget or ask for fewer images")
+
+    def _ask_teacher(self, images_uint8: np.ndarray, where: str) -> np.ndarray:
+        try:
+            answer = self._teacher.predict_proba(images_uint8)
+        except FsbbtError as exc:
+            raise FsbbtError(f"teacher failed on {where}: {exc}") from exc
+        return validate_probabilities(answer, len(images_uint8), self.num_classes, where)
+
+    def usage(self) -> dict[str, int | None]:
+        """The run's query account for results.json."""
+        return {"sent": self.queries_sent, "from_ledger": self.answers_from_ledger,
+                "budget": self.budget}
+
+
+def teacher_fingerprint(teacher: BlackBoxTeacher) -> str:
+    """What identifies a teacher's answers: its own ``fingerprint`` if it has one."""
+    own = getattr(teacher, "fingerprint", None)
+    if own:
+        return str(own)
+    return f"{type(teacher).__module__}.{type(teacher).__qualname__}"

@@ -6,6 +6,7 @@ The module is private to :class:`LocalTeacher`; callers get ``predict_proba`` on
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +43,19 @@ def save_teacher(model: nn.Module, metadata: TeacherMetadata, directory: Path) -
     (directory / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2) + "\n")
 
 
+def file_fingerprint(path: Path) -> str:
+    """SHA-256 of a model file: the identity of its answers in the query ledger."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise FsbbtError(f"cannot read teacher file {path} ({exc.strerror}); "
+                         "check the path") from exc
+    return digest.hexdigest()
+
+
 def read_metadata(directory: Path) -> TeacherMetadata:
     path = directory / METADATA_FILE
     try:
@@ -72,6 +86,7 @@ class LocalTeacher:
             raise FsbbtError(f"cannot load teacher weights from {directory / WEIGHTS_FILE} "
                              f"({type(exc).__name__}); re-train the teacher") from exc
         self._model = model.eval()
+        self.fingerprint = f"local:{file_fingerprint(directory / WEIGHTS_FILE)}"
 
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
         return predict_probabilities(self._model, images_uint8)

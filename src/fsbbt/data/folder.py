@@ -1,0 +1,70 @@
+"""Images from a folder (PNG, JPEG, BMP, any size), converted to a teacher's input shape.
+
+``fsbbt distill`` reads a user's unlabeled images this way, and a labelled test set as
+a ``class_name/`` folder tree. Files are read in sorted order so that the same folder
+always gives the same array, hence the same ledger keys.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from fsbbt import progress
+from fsbbt.errors import FsbbtError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def list_images(directory: Path) -> list[Path]:
+    """Image files under ``directory`` (recursively), sorted."""
+    if not directory.is_dir():
+        raise FsbbtError(f"{directory} is not a directory; give a folder of images")
+    return sorted(path for path in directory.rglob("*")
+                  if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_image(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """One file as uint8 C×H×W: grey or RGB as the teacher takes, resized if needed."""
+    channels, height, width = input_shape
+    try:
+        with Image.open(path) as image:
+            converted = image.convert("L" if channels == 1 else "RGB")
+            if converted.size != (width, height):
+                converted = converted.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(converted, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise FsbbtError(f"{path} is not a readable image ({type(exc).__name__}); "
+                         "remove or replace the file") from exc
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+def load_image_folder(directory: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """Every image under ``directory`` as one uint8 N×C×H×W array."""
+    paths = list_images(directory)
+    if not paths:
+        raise FsbbtError(f"no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images in {directory}")
+    return np.stack([read_image(path, input_shape)
+                     for path in progress.track(paths, f"read {directory.name}", len(paths),
+                                                "img")])
+
+
+def load_labelled_folder(directory: Path, input_shape: tuple[int, int, int],
+                         class_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A ``class_name/image`` tree as (images, labels), labels indexing ``class_names``."""
+    if not directory.is_dir():
+        raise FsbbtError(f"{directory} is not a directory; give a folder of class folders")
+    index_of = {name: i for i, name in enumerate(class_names)}
+    images, labels = [], []
+    for class_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+        if class_dir.name not in index_of:
+            raise FsbbtError(f"test folder {class_dir} is not one of the teacher's classes "
+                             f"({', '.join(class_names)}); rename or remove it")
+        for path in list_images(class_dir):
+            images.append(read_image(path, input_shape))
+            labels.append(index_of[class_dir.name])
+    if not images:
+        raise FsbbtError(f"no labelled images in {directory}; expected {directory}/CLASS/*.png")
+    return np.stack(images), np.asarray(labels, dtype=np.int64)

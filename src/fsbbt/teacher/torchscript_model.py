@@ -1,0 +1,33 @@
+"""A TorchScript file as a teacher: ``torch.jit.load`` on CPU, uint8 scaled to [0, 1].
+
+Like every fsbbt network the model takes float N×C×H×W in [0, 1]; what it returns is
+declared by the config's ``output`` (logits are the usual case for an exported network).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fsbbt.errors import FsbbtError
+from fsbbt.teacher.local import file_fingerprint
+from fsbbt.train.tensors import uint8_to_float
+
+
+class TorchScriptTeacher:
+    def __init__(self, path: Path, input_shape: tuple[int, int, int],
+                 class_names: tuple[str, ...]) -> None:
+        try:
+            self._model = torch.jit.load(str(path), map_location="cpu").eval()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise FsbbtError(f"cannot load TorchScript teacher {path} ({type(exc).__name__}); "
+                             "give a file saved with torch.jit.save") from exc
+        self.input_shape = input_shape
+        self.class_names = class_names
+        self.fingerprint = f"torchscript:{file_fingerprint(path)}"
+
+    @torch.no_grad()
+    def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
+        return self._model(uint8_to_float(images_uint8)).float().numpy()

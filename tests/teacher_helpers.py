@@ -1,0 +1,101 @@
+"""Teachers and servers for the tests: a fixed linear teacher, a slow one, a live uvicorn."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import uvicorn
+
+HERE = Path(__file__).resolve().parent
+DIGITS_SHAPE = (1, 28, 28)
+DIGITS_CLASSES = tuple(str(i) for i in range(10))
+_WEIGHTS = np.random.default_rng(0).normal(size=(10, 28 * 28)).astype(np.float32) / 30.0
+
+
+def linear_teacher(images_uint8: np.ndarray) -> np.ndarray:
+    """A deterministic 10-class teacher for 28×28 grey images: softmax of a fixed projection."""
+    logits = (images_uint8.reshape(len(images_uint8), -1).astype(np.float32) / 255.0) @ _WEIGHTS.T
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def slow_linear_teacher(images_uint8: np.ndarray) -> np.ndarray:
+    """:func:`linear_teacher` that sleeps per batch, so a test can kill a run mid-query."""
+    time.sleep(float(os.environ.get("FSBBT_TEST_TEACHER_SLEEP_S", "0.05")))
+    log = os.environ.get("FSBBT_TEST_TEACHER_LOG")
+    if log:  # what the teacher really received, ledger or not
+        with open(log, "a") as handle:
+            handle.write(f"{len(images_uint8)}\n")
+    return linear_teacher(images_uint8)
+
+
+def linear_teacher_tree(function: str = "linear_teacher") -> dict:
+    return {"kind": "python", "function": f"{HERE / 'teacher_helpers.py'}:{function}"}
+
+
+class FixedTeacher:
+    """An in-process teacher object for create_app / QueryOracle."""
+
+    input_shape = DIGITS_SHAPE
+    class_names = DIGITS_CLASSES
+
+    def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
+        return linear_teacher(images_uint8)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running_server(app: object) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn on a free loopback port; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def export_torchscript(model: torch.nn.Module, input_shape: tuple[int, ...], path: Path) -> None:
+    """A logits-returning TorchScript file of ``model`` (the teacher's own export)."""
+    traced = torch.jit.trace(model.eval(), torch.zeros(1, *input_shape))
+    torch.jit.save(traced, str(path))
+
+
+def export_onnx(model: torch.nn.Module, input_shape: tuple[int, ...], path: Path) -> None:
+    """A logits-returning ONNX file of ``model`` with a dynamic batch dimension."""
+    torch.onnx.export(model.eval(), (torch.zeros(1, *input_shape),), str(path),
+                      input_names=["images"], output_names=["logits"],
+                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                      dynamo=False)
+
+
+def fast_run_overrides(teacher_tree: dict, *extra: str) -> list[str]:
+    """``--set`` assignments for a seconds-long digits run against ``teacher_tree``."""
+    import json
+
+    return ["student.epochs=1", "cvae.epochs=2", "synthesis.budget=200", "curve_points=0",
+            "query_batch_size=32",
+            "methods=[standard-kd/lenet5-half, fsbbt/lenet5-half]",
+            f"teacher={json.dumps(teacher_tree)}", *extra]

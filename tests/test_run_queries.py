@@ -1,0 +1,45 @@
+"""``fsbbt run`` against the ledger: re-runs pay nothing, the budget shrinks FS-BBT's set."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from teacher_helpers import fast_run_overrides, linear_teacher_tree
+
+from fsbbt.errors import FsbbtError
+from fsbbt.experiment.config import load_config
+from fsbbt.experiment.runner import run_experiment
+from fsbbt.teacher.ledger import LEDGER_FILE
+
+
+def test_second_run_into_the_same_out_sends_nothing(tmp_path: Path) -> None:
+    config = load_config("digits", fast_run_overrides(linear_teacher_tree()))
+    first = run_experiment(config, tmp_path)
+    second = run_experiment(config, tmp_path)
+    assert first["queries"]["sent"] > 0 and second["queries"]["sent"] == 0
+    # every answer the first run got (sent, or reused across methods) now comes from the ledger
+    assert second["queries"]["from_ledger"] == (first["queries"]["sent"]
+                                                + first["queries"]["from_ledger"])
+    for key, summary in first["methods"].items():
+        assert second["methods"][key]["accuracy"] == summary["accuracy"]
+    assert first["teacher"] == {"arch": "python", "test_accuracy": None}
+
+
+def test_budget_shrinks_the_synthetic_set_and_caps_the_ledger(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from fsbbt import progress
+
+    progress.set_quiet(False)
+    config = load_config("digits", fast_run_overrides(linear_teacher_tree(), "query_budget=150"))
+    results = run_experiment(config, tmp_path)
+    assert "synthetic set shrunk from 200 to 50" in capsys.readouterr().err
+    assert results["methods"]["fsbbt/lenet5-half"]["teacher_queries"] == 150
+    assert results["queries"]["budget"] == 150 and results["queries"]["sent"] <= 150
+    ledger_rows = sqlite3.connect(tmp_path / LEDGER_FILE).execute("SELECT COUNT(*) FROM answers")
+    assert ledger_rows.fetchone()[0] == results["queries"]["sent"]
+    small = load_config("digits", fast_run_overrides(
+        linear_teacher_tree(), "query_budget=50", "methods=[fsbbt/lenet5-half]"))
+    with pytest.raises(FsbbtError, match="cannot label the 100 few images"):
+        run_experiment(small, tmp_path / "small")
