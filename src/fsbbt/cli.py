@@ -20,6 +20,8 @@ OutOption = Annotated[Path, typer.Option("--out", help="run directory (created i
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
 DataDirOption = Annotated[Path | None, typer.Option(
     "--data-dir", help="folder holding the dataset files (else $FSBBT_DATA, cache, system, download)")]
+DeviceOption = Annotated[str | None, typer.Option(
+    "--device", help="cpu, cuda or cuda:N (default: this rank's GPU if any, else CPU)")]
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="override a config key, e.g. --set student.epochs=5 (repeatable)")]
 
@@ -33,16 +35,23 @@ def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] 
     return overrides
 
 
-def _run_and_report(config_name: str, out: Path, overrides: list[str]) -> None:
+def _run_and_report(config_name: str, out: Path, overrides: list[str],
+                    device: str | None) -> None:
     from fsbbt.experiment.config import load_config
     from fsbbt.experiment.runner import RESULTS_FILE, run_experiment
     from fsbbt.report.table import print_results
+    from fsbbt.train import distributed
 
     config = load_config(config_name, overrides)
-    results = run_experiment(config, out)
-    print_results(results)
-    typer.echo(f"results: {out / RESULTS_FILE}; figures: {out / 'samples.png'}, "
-               f"{out / 'curves.png'}")
+    distributed.init_distributed(device)
+    try:
+        results = run_experiment(config, out)
+        if distributed.is_main_process():
+            print_results(results)
+            typer.echo(f"results: {out / RESULTS_FILE}; figures: {out / 'samples.png'}, "
+                       f"{out / 'curves.png'}")
+    finally:
+        distributed.shutdown_distributed()
 
 
 @app.command()
@@ -51,17 +60,23 @@ def run(config: Annotated[str, typer.Argument(help="config YAML, or a preset nam
         seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 1,2,3")] = None,
         data_dir: DataDirOption = None,
         set_: SetOption = None,
+        device: DeviceOption = None,
         quiet: QuietOption = False) -> None:
-    """Train (or reuse) the teacher and run every method of CONFIG for each seed."""
+    """Train (or reuse) the teacher and run every method of CONFIG for each seed.
+
+    Re-running with the same --out skips finished stages and resumes the unfinished one;
+    under `torchrun --nproc_per_node=K -m fsbbt run ...` training is data-parallel.
+    """
     progress.set_quiet(quiet or progress.is_quiet())
-    _run_and_report(config, out, _overrides(seeds, data_dir, set_))
+    _run_and_report(config, out, _overrides(seeds, data_dir, set_), device)
 
 
 @app.command()
-def demo(out: OutOption = Path("runs/demo"), quiet: QuietOption = False) -> None:
+def demo(out: OutOption = Path("runs/demo"), device: DeviceOption = None,
+         quiet: QuietOption = False) -> None:
     """Teacher, Student-Alone, Standard-KD and FS-BBT on scikit-learn's digits (~1 minute)."""
     progress.set_quiet(quiet or progress.is_quiet())
-    _run_and_report("digits", out, [])
+    _run_and_report("digits", out, [], device)
 
 
 @teacher_app.command("train")
@@ -69,18 +84,28 @@ def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a 
                   out: OutOption,
                   data_dir: DataDirOption = None,
                   set_: SetOption = None,
+                  device: DeviceOption = None,
                   quiet: QuietOption = False) -> None:
-    """Train the config's teacher on the full training split; save weights + teacher.json."""
+    """Train the config's teacher on the full training split; save weights + teacher.json.
+
+    Checkpointed every epoch in OUT: the same command after a kill resumes.
+    """
     from fsbbt.data import load_dataset
     from fsbbt.experiment.config import load_config
     from fsbbt.teacher.train_local import train_teacher
+    from fsbbt.train import distributed
 
     progress.set_quiet(quiet or progress.is_quiet())
     settings = load_config(config, _overrides(None, data_dir, set_))
     dataset = load_dataset(settings.dataset, settings.data_dir)
-    metadata = train_teacher(settings.teacher, dataset, out)
-    typer.echo(f"teacher {metadata.arch} on {metadata.dataset}: test accuracy "
-               f"{metadata.test_accuracy:.4f}; saved in {out}")
+    is_main_process = distributed.init_distributed(device).rank == 0
+    try:
+        metadata = train_teacher(settings.teacher, dataset, out)
+    finally:
+        distributed.shutdown_distributed()
+    if is_main_process:
+        typer.echo(f"teacher {metadata.arch} on {metadata.dataset}: test accuracy "
+                   f"{metadata.test_accuracy:.4f}; saved in {out}")
 
 
 def main() -> None:
