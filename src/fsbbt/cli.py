@@ -108,6 +108,40 @@ def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a 
                    f"{metadata.test_accuracy:.4f}; saved in {out}")
 
 
+@app.command()
+def export(source: Annotated[Path, typer.Argument(help="run directory (OUT of `fsbbt run`) or "
+                                                       "a students/*.pt file")],
+           format_: Annotated[str, typer.Option("--format", help="onnx or torchscript")],
+           out: Annotated[Path, typer.Option("--out", help="file to write")],
+           method: Annotated[str | None, typer.Option(
+               help="in a run directory: which student, e.g. fsbbt/lenet5-half")] = None,
+           seed: Annotated[int | None, typer.Option(help="in a run directory: which seed")] = None,
+           data_dir: DataDirOption = None) -> None:
+    """Export a student (probabilities out) and check it against PyTorch on test images."""
+    from fsbbt.ship.export import PARITY_BOUND, export_student
+
+    report = export_student(source, format_, out, method, seed, data_dir)  # type: ignore[arg-type]
+    typer.echo(f"exported {report.student} as {report.format} to {report.path}")
+    typer.echo(f"parity: max |p_{report.format} - p_pytorch| = {report.max_abs_difference:.2e} "
+               f"on {report.images_checked} {report.dataset} test images "
+               f"(bound {PARITY_BOUND:.0e})")
+
+
+@app.command()
+def predict(model: Annotated[Path, typer.Argument(help="student .pt (with its .json), .onnx or "
+                                                       "TorchScript file")],
+            images: Annotated[list[Path], typer.Argument(help="image files or folders")],
+            top_k: Annotated[int, typer.Option("--top-k", help="classes shown per image")] = 3,
+            ) -> None:
+    """Classify images with a shipped student; print the top classes and probabilities."""
+    from fsbbt.ship.predict import predict as predict_images
+
+    for prediction in predict_images(model, images, top_k):
+        ranked = ", ".join(f"{label} {probability:.4f}" for label, probability
+                           in zip(prediction.labels, prediction.probabilities, strict=True))
+        typer.echo(f"{prediction.image}: {ranked}")
+
+
 def main() -> None:
     """Console entry point: expected problems become one line on stderr and exit code 2."""
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from fsbbt.experiment.config import ExperimentConfig
@@ -74,6 +75,7 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
     settings = context.config.student
     recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
                          augmentation=settings.augmentation)
+    torch.manual_seed(context.seed)  # initial weights depend on the seed alone, not on what ran
     student = build_classifier(arch, context.input_shape, context.num_classes)
     points = context.config.curve_points
     eval_every = max(1, settings.epochs // points) if points else 0

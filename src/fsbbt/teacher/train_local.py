@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from fsbbt import progress
 from fsbbt.data import ImageDataset
 from fsbbt.errors import FsbbtError
@@ -22,6 +24,7 @@ CHECKPOINT_FILE = "teacher.ckpt"
 
 def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Path) -> TeacherMetadata:
     """Train ``settings.arch`` on all of ``dataset``'s training split, evaluate, save."""
+    torch.manual_seed(settings.seed)
     model = build_classifier(settings.arch, dataset.input_shape, dataset.num_classes)
     recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr)
     checkpoint = directory / CHECKPOINT_FILE  # a killed teacher training resumes from here
