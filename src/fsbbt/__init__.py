@@ -44,10 +44,11 @@ _API: dict[str, str] = {
     # methods and experiments
     "FewShotSet": "fsbbt.methods", "MethodContext": "fsbbt.methods",
     "get_method": "fsbbt.methods", "load_config": "fsbbt.experiment.config",
-    "run_experiment": "fsbbt.experiment.runner",
+    "run_experiment": "fsbbt.experiment.runner", "TeacherConfig": "fsbbt.experiment.config",
     # shipping
     "export_student": "fsbbt.ship", "predict": "fsbbt.ship",
     "load_shipped_model": "fsbbt.ship", "load_student": "fsbbt.ship",
+    "save_student": "fsbbt.ship", "StudentInfo": "fsbbt.ship",
     "FsbbtError": "fsbbt.errors",
 }
 
