@@ -48,3 +48,9 @@ def run_cli() -> RunCli:
 @pytest.fixture
 def cli_environment() -> dict[str, str]:
     return _environment()
+
+
+@pytest.fixture
+def fsbbt_command() -> Callable[..., list[str]]:
+    """The argv that runs the CLI (for tests that start it with Popen and kill it)."""
+    return cli_command
