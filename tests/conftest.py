@@ -9,6 +9,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import torch
+
+# The machine has 2 cores shared with other work: one thread avoids oversubscription.
+torch.set_num_threads(1)
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -117,7 +117,10 @@ def _write_onnx(model: nn.Module, info: StudentInfo, out: Path) -> None:
 
 def _write_torchscript(model: nn.Module, info: StudentInfo, out: Path) -> None:
     example = torch.zeros((2, *info.input_shape))
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # PyTorch deprecates TorchScript in favour of torch.export; the format is still the
+        # one C++/mobile runtimes load, so it is offered, and ONNX is the recommended one.
+        warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(model, example)
     traced.save(str(out), _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(asdict(info))})
 

@@ -9,6 +9,7 @@ and size; pixels are scaled to [0, 1] as in training.
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -81,7 +82,9 @@ def _load_onnx(path: Path) -> ShippedModel:
 def _load_torchscript(path: Path) -> ShippedModel:
     extra_files = {TORCHSCRIPT_EXTRA_FILE: ""}
     try:
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
+        with warnings.catch_warnings():  # deprecated by PyTorch, still the format asked for
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
     except (RuntimeError, ValueError) as exc:
         raise FsbbtError(f"{path} is neither a student with a .json sidecar nor a TorchScript "
                          "file; give a file written by `fsbbt run` or `fsbbt export`") from exc
