@@ -75,7 +75,9 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
         for method, arch in method_pairs:
             key = f"{method}/{arch}"
             stage = Stage(out_dir, seed, method, arch)
-            finished = stage.load_finished(fingerprint)
+            # rank 0 decides, so all ranks skip or train together even without a shared disk
+            finished = distributed.broadcast_object(
+                stage.load_finished(fingerprint) if distributed.is_main_process() else None)
             if finished is not None:
                 progress.status(f"[seed {seed}] {key}: finished by an earlier run "
                                 f"(accuracy {finished.accuracy:.4f}), not redone")
