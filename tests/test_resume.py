@@ -118,3 +118,16 @@ def test_unreadable_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(Exception, match="delete it to train this stage from the start"):
         load_checkpoint(broken)
+
+
+def test_checkpoint_past_the_last_epoch_is_not_resumed(tmp_path: Path) -> None:
+    images = np.zeros((8, 1, 4, 4), np.uint8)
+    targets = np.full((8, 2), 0.5, np.float32)
+    checkpoint = tmp_path / "stage.ckpt"
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    fit_classifier(net, images, targets, TrainRecipe(epochs=3, batch_size=4), seed=1,
+                   checkpoint=checkpoint)
+    history = fit_classifier(net, images, targets, TrainRecipe(epochs=2, batch_size=4), seed=1,
+                             checkpoint=checkpoint)
+    assert len(history.epoch_loss) == 2  # trained 2 epochs afresh, not "3 of 2 done"
+    assert load_checkpoint(checkpoint)["epoch"] == 2

@@ -25,6 +25,7 @@ from fsbbt.train.evaluate import predict_probabilities
 
 METADATA_KEY = "fsbbt"  # ONNX metadata_props key / TorchScript extra file holding the sidecar
 TORCHSCRIPT_EXTRA_FILE = "fsbbt.json"
+PREDICT_BATCH = 256
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
                   ".ppm"}
 
@@ -161,12 +162,14 @@ def predict(model: Path | str | ShippedModel, images: Sequence[Path | str],
         raise FsbbtError(f"--top-k must be at least 1, got {top_k}")
     shipped = model if isinstance(model, ShippedModel) else load_shipped_model(Path(model))
     files = image_files([Path(p) for p in images])
-    batch = np.stack([read_image(path, shipped.input_shape) for path in files])
-    probabilities = shipped.predict_proba(batch)
     k = min(top_k, len(shipped.class_names))
     predictions = []
-    for path, row in zip(files, probabilities, strict=True):
-        best = np.argsort(-row, kind="stable")[:k]
-        predictions.append(Prediction(path, tuple(shipped.class_names[i] for i in best),
-                                      tuple(float(row[i]) for i in best)))
+    for start in range(0, len(files), PREDICT_BATCH):  # a folder of any size, bounded memory
+        chunk = files[start:start + PREDICT_BATCH]
+        probabilities = shipped.predict_proba(
+            np.stack([read_image(path, shipped.input_shape) for path in chunk]))
+        for path, row in zip(chunk, probabilities, strict=True):
+            best = np.argsort(-row, kind="stable")[:k]
+            predictions.append(Prediction(path, tuple(shipped.class_names[i] for i in best),
+                                          tuple(float(row[i]) for i in best)))
     return predictions

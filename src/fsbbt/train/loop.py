@@ -6,6 +6,7 @@ targets) with soft-target cross-entropy. A hard label is a one-hot target.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class TrainHistory:
 
 
 def epoch_generators(seed: int, epoch: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """(shuffle, augmentation) generators of one epoch, and the torch seed set for it.
+    """Seed torch for ``epoch`` and return the epoch's (shuffle, augmentation) generators.
 
     Every draw is a function of (seed, epoch, rank) alone. The shuffle is the same on
     every rank (ranks split one global permutation); augmentation and torch's own noise
@@ -67,22 +68,29 @@ def epoch_generators(seed: int, epoch: int) -> tuple[np.random.Generator, np.ran
             np.random.default_rng([seed, epoch, 1, rank]))
 
 
-def _fingerprint(n: int, recipe: TrainRecipe, seed: int) -> str:
-    """What a checkpoint must match to be resumed (a changed recipe starts afresh)."""
+def _fingerprint(model: nn.Module, n: int, recipe: TrainRecipe, seed: int) -> str:
+    """What a checkpoint must match to be resumed (another network or recipe starts afresh)."""
+    shapes = ";".join(f"{name}:{tuple(t.shape)}" for name, t in model.state_dict().items())
+    network = hashlib.sha256(shapes.encode()).hexdigest()[:12]
     return (f"n={n} seed={seed} batch={recipe.batch_size} lr={recipe.lr} "
-            f"aug={recipe.augmentation} mix={recipe.mix_alpha} geometry={recipe.geometry}")
+            f"aug={recipe.augmentation} mix={recipe.mix_alpha} geometry={recipe.geometry} "
+            f"network={network}")
 
 
-def _resume(checkpoint: Path | None, fingerprint: str, model: nn.Module,
+def _resume(checkpoint: Path | None, fingerprint: str, epochs: int, model: nn.Module,
             optimizer: torch.optim.Optimizer, history: TrainHistory) -> int:
-    """Load the checkpoint into model/optimiser/history; the number of epochs it had done."""
+    """Load the checkpoint into model/optimiser/history; the number of epochs it had done.
+
+    A checkpoint of fewer epochs than ``epochs`` is continued (raising the epoch count
+    of an interrupted run is fine); one past ``epochs`` or of another recipe is ignored.
+    """
     if checkpoint is None:
         return 0
     saved = distributed.broadcast_object(
         load_checkpoint(checkpoint) if distributed.is_main_process() else None)
     if saved is None:
         return 0
-    if saved.get("fingerprint") != fingerprint:
+    if saved.get("fingerprint") != fingerprint or saved["epoch"] > epochs:
         progress.status(f"checkpoint {checkpoint} is from a different recipe; starting afresh")
         return 0
     model.load_state_dict(saved["model"])
@@ -113,8 +121,8 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     n = len(all_images)
     history = TrainHistory()
-    fingerprint = _fingerprint(n, recipe, seed)
-    epochs_done = _resume(checkpoint, fingerprint, model, optimizer, history)
+    fingerprint = _fingerprint(model, n, recipe, seed)
+    epochs_done = _resume(checkpoint, fingerprint, recipe.epochs, model, optimizer, history)
     steps_per_epoch = len(distributed.rank_batches(np.arange(n), recipe.batch_size))
     started = time.perf_counter()
     trained_model.train()
