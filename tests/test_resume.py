@@ -131,3 +131,42 @@ def test_checkpoint_past_the_last_epoch_is_not_resumed(tmp_path: Path) -> None:
                              checkpoint=checkpoint)
     assert len(history.epoch_loss) == 2  # trained 2 epochs afresh, not "3 of 2 done"
     assert load_checkpoint(checkpoint)["epoch"] == 2
+
+
+def test_interrupted_teacher_training_resumes(tmp_path: Path, monkeypatch) -> None:
+    from fsbbt.data import load_dataset
+    from fsbbt.experiment.config import TeacherConfig
+    from fsbbt.teacher import local, train_local
+    from fsbbt.train import loop
+
+    digits = load_dataset("digits")
+    settings = TeacherConfig(arch="lenet5-half", epochs=3, batch_size=128)
+    train_local.train_teacher(settings, digits, tmp_path / "reference")
+    reference = torch.load(tmp_path / "reference" / local.WEIGHTS_FILE, weights_only=True)
+    assert not (tmp_path / "reference" / train_local.CHECKPOINT_FILE).exists()
+
+    real_epoch_generators = loop.epoch_generators
+    epochs_started: list[int] = []
+
+    def dies_in_epoch_3(seed: int, epoch: int):
+        if epoch == 3:
+            raise KeyboardInterrupt  # killed at the start of epoch 3
+        return real_epoch_generators(seed, epoch)
+
+    def records_epochs(seed: int, epoch: int):
+        epochs_started.append(epoch)
+        return real_epoch_generators(seed, epoch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "epoch_generators", dies_in_epoch_3)
+        with pytest.raises(KeyboardInterrupt):
+            train_local.train_teacher(settings, digits, tmp_path / "killed")
+    assert load_checkpoint(tmp_path / "killed" / train_local.CHECKPOINT_FILE)["epoch"] == 2
+    assert not (tmp_path / "killed" / local.METADATA_FILE).exists()
+
+    monkeypatch.setattr(loop, "epoch_generators", records_epochs)
+    train_local.train_teacher(settings, digits, tmp_path / "killed")
+    assert epochs_started == [3]  # only the epoch the kill interrupted is trained again
+    resumed = torch.load(tmp_path / "killed" / local.WEIGHTS_FILE, weights_only=True)
+    assert all(torch.equal(resumed[key], reference[key]) for key in reference)
+    assert not (tmp_path / "killed" / train_local.CHECKPOINT_FILE).exists()
