@@ -12,10 +12,12 @@ import pytest
 
 from fsbbt.train import distributed
 
-# Student training on digits: 1,000 few images labelled by a 4-epoch teacher, 6 epochs.
-SMALL_RUN = ["--set", "methods=[standard-kd/lenet5]", "--set", "n_fewshot=1000",
-             "--set", "teacher.epochs=4", "--set", "student.epochs=6",
-             "--set", "student.augmentation=none", "--set", "curve_points=2", "-q"]
+# Student training on digits: 1,000 few images labelled by a 4-epoch teacher, 6 epochs;
+# plus a small FS-BBT stage so the CVAE and the synthetic-image queries run under DDP too.
+SMALL_RUN = ["--set", "methods=[standard-kd/lenet5,fsbbt/lenet5-half]",
+             "--set", "n_fewshot=1000", "--set", "teacher.epochs=4", "--set", "student.epochs=6",
+             "--set", "student.augmentation=none", "--set", "curve_points=2",
+             "--set", "cvae.epochs=5", "--set", "synthesis.budget=400", "-q"]
 
 
 @pytest.mark.slow
@@ -38,10 +40,16 @@ def test_torchrun_run_matches_one_process_and_writes_once(run_cli, tmp_path: Pat
 
     # rank 0 alone wrote and printed: one table, one set of files, one teacher query each
     assert ddp.stdout.count("results:") == 1
-    assert ddp_results["queries"]["sent"] == 1000
+    # 1,000 few images (FS-BBT's second ask is answered from the cache) + 400 synthetic ones;
+    # that no other rank reaches the teacher is checked by the worker test below
+    queries = ddp_results["queries"]
+    assert queries["sent"] + queries["answered_from_cache"] == 1000 + 1000 + 400
+    assert queries["answered_from_cache"] >= 1000
     assert ddp_results["methods"]["standard-kd/lenet5"]["curves"][0]["eval_epochs"] == [3, 6]
     students = sorted(p.name for p in (tmp_path / "ddp" / "students").iterdir())
-    assert students == ["standard-kd__lenet5__seed1.json", "standard-kd__lenet5__seed1.pt"]
+    assert students == ["fsbbt__lenet5-half__seed1.json", "fsbbt__lenet5-half__seed1.pt",
+                        "standard-kd__lenet5__seed1.json", "standard-kd__lenet5__seed1.pt"]
+    assert (tmp_path / "ddp" / "samples.png").is_file()
     leftovers = [p for p in (tmp_path / "ddp").rglob("*") if p.suffix in (".tmp", ".ckpt")]
     assert leftovers == []
 
