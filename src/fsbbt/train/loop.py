@@ -91,7 +91,8 @@ def _resume(checkpoint: Path | None, fingerprint: str, epochs: int, model: nn.Mo
     if saved is None:
         return 0
     if saved.get("fingerprint") != fingerprint or saved["epoch"] > epochs:
-        progress.status(f"checkpoint {checkpoint} is from a different recipe; starting afresh")
+        progress.status(f"checkpoint {checkpoint} does not match this training (network, "
+                        "recipe or epochs); starting afresh")
         return 0
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
