@@ -111,8 +111,9 @@ def main() -> None:
         table.add_row(row["layout"], f"{row['best_images_per_second']:,.0f}",
                       f"{row['speedup_vs_1x1']:.2f}x")
     Console().print(table)
-    print(f"load average (1 min) after the runs: {payload['machine']['load_average_1min_after']:.1f}"
-          f" on {os.cpu_count()} CPUs; results: {out}")
+    load = payload["machine"]["load_average_1min_after"]
+    print(f"load average (1 min) after the runs: {load:.1f} on {os.cpu_count()} CPUs; "
+          f"results: {out}")
 
 
 if __name__ == "__main__":
