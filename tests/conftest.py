@@ -1,5 +1,11 @@
+"""Shared helpers: running the ``fsbbt`` CLI (alone or under torchrun) in a subprocess."""
+
+from __future__ import annotations
+
 import os
+import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -7,7 +13,53 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("FSBBT_QUIET", "1")
+# The machine has 2 cores shared with other work: one thread avoids oversubscription.
 torch.set_num_threads(1)
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    # one thread per process: the machine has 2 cores and torchrun starts 2 processes
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", COLUMNS="250", PYTHONUNBUFFERED="1")
+    env.pop("FSBBT_QUIET", None)
+    return env
+
+
+def cli_command(args: Sequence[str | Path], processes: int = 1) -> list[str]:
+    """``python -m fsbbt ARGS``, or the same under ``torchrun --nproc_per_node=processes``."""
+    if processes == 1:
+        return [sys.executable, "-m", "fsbbt", *map(str, args)]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={processes}", "-m", "fsbbt", *map(str, args)]
+
+
+@pytest.fixture
+def run_cli() -> RunCli:
+    """Run the CLI to completion; fail the test with its output if it exits non-zero."""
+
+    def run(*args: str | Path, processes: int = 1, check: bool = True,
+            timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
+        completed = subprocess.run(cli_command(args, processes), capture_output=True, text=True,
+                                   env=_environment(), timeout=timeout_s)
+        if check and completed.returncode != 0:
+            pytest.fail(f"fsbbt {' '.join(map(str, args))} exited {completed.returncode}:\n"
+                        f"{completed.stdout}\n{completed.stderr}")
+        return completed
+
+    return run
+
+
+@pytest.fixture
+def cli_environment() -> dict[str, str]:
+    return _environment()
+
+
+@pytest.fixture
+def fsbbt_command() -> Callable[..., list[str]]:
+    """The argv that runs the CLI (for tests that start it with Popen and kill it)."""
+    return cli_command
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,8 @@ OutOption = Annotated[Path, typer.Option("--out", help="run directory (created i
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
 DataDirOption = Annotated[Path | None, typer.Option(
     "--data-dir", help="folder holding the dataset files (else $FSBBT_DATA, cache, system, download)")]
+DeviceOption = Annotated[str | None, typer.Option(
+    "--device", help="cpu, cuda or cuda:N (default: this rank's GPU if any, else CPU)")]
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="override a config key, e.g. --set student.epochs=5 (repeatable)")]
 BudgetOption = Annotated[int | None, typer.Option(
@@ -35,16 +37,23 @@ def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] 
     return overrides
 
 
-def _run_and_report(config_name: str, out: Path, overrides: list[str]) -> None:
+def _run_and_report(config_name: str, out: Path, overrides: list[str],
+                    device: str | None) -> None:
     from fsbbt.experiment.config import load_config
     from fsbbt.experiment.runner import RESULTS_FILE, run_experiment
     from fsbbt.report.table import print_results
+    from fsbbt.train import distributed
 
     config = load_config(config_name, overrides)
-    results = run_experiment(config, out)
-    print_results(results)
-    typer.echo(f"results: {out / RESULTS_FILE}; figures: {out / 'samples.png'}, "
-               f"{out / 'curves.png'}")
+    distributed.init_distributed(device)
+    try:
+        results = run_experiment(config, out)
+        if distributed.is_main_process():
+            print_results(results)
+            typer.echo(f"results: {out / RESULTS_FILE}; figures: {out / 'samples.png'}, "
+                       f"{out / 'curves.png'}")
+    finally:
+        distributed.shutdown_distributed()
 
 
 @app.command()
@@ -54,13 +63,18 @@ def run(config: Annotated[str, typer.Argument(help="config YAML, or a preset nam
         data_dir: DataDirOption = None,
         set_: SetOption = None,
         query_budget: BudgetOption = None,
+        device: DeviceOption = None,
         quiet: QuietOption = False) -> None:
-    """Train (or reuse) the teacher and run every method of CONFIG for each seed."""
+    """Train (or reuse) the teacher and run every method of CONFIG for each seed.
+
+    Re-running with the same --out skips finished stages and resumes the unfinished one;
+    under `torchrun --nproc_per_node=K -m fsbbt run ...` training is data-parallel.
+    """
     progress.set_quiet(quiet or progress.is_quiet())
     overrides = _overrides(seeds, data_dir, set_)
     if query_budget is not None:
         overrides.append(f"query_budget={query_budget}")
-    _run_and_report(config, out, overrides)
+    _run_and_report(config, out, overrides, device)
 
 
 @app.command()
@@ -95,10 +109,11 @@ def distill(teacher: Annotated[str, typer.Option(
 
 
 @app.command()
-def demo(out: OutOption = Path("runs/demo"), quiet: QuietOption = False) -> None:
+def demo(out: OutOption = Path("runs/demo"), device: DeviceOption = None,
+         quiet: QuietOption = False) -> None:
     """Teacher, Student-Alone, Standard-KD and FS-BBT on scikit-learn's digits (~1 minute)."""
     progress.set_quiet(quiet or progress.is_quiet())
-    _run_and_report("digits", out, [])
+    _run_and_report("digits", out, [], device)
 
 
 @teacher_app.command("train")
@@ -106,18 +121,62 @@ def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a 
                   out: OutOption,
                   data_dir: DataDirOption = None,
                   set_: SetOption = None,
+                  device: DeviceOption = None,
                   quiet: QuietOption = False) -> None:
-    """Train the config's teacher on the full training split; save weights + teacher.json."""
+    """Train the config's teacher on the full training split; save weights + teacher.json.
+
+    Checkpointed every epoch in OUT: the same command after a kill resumes.
+    """
     from fsbbt.data import load_dataset
     from fsbbt.experiment.config import load_config
     from fsbbt.teacher.train_local import train_teacher
+    from fsbbt.train import distributed
 
     progress.set_quiet(quiet or progress.is_quiet())
     settings = load_config(config, _overrides(None, data_dir, set_))
     dataset = load_dataset(settings.dataset, settings.data_dir)
-    metadata = train_teacher(settings.teacher, dataset, out)
-    typer.echo(f"teacher {metadata.arch} on {metadata.dataset}: test accuracy "
-               f"{metadata.test_accuracy:.4f}; saved in {out}")
+    is_main_process = distributed.init_distributed(device).rank == 0
+    try:
+        metadata = train_teacher(settings.teacher, dataset, out)
+    finally:
+        distributed.shutdown_distributed()
+    if is_main_process:
+        typer.echo(f"teacher {metadata.arch} on {metadata.dataset}: test accuracy "
+                   f"{metadata.test_accuracy:.4f}; saved in {out}")
+
+
+@app.command()
+def export(source: Annotated[Path, typer.Argument(help="run directory (OUT of `fsbbt run`) or "
+                                                       "a students/*.pt file")],
+           format_: Annotated[str, typer.Option("--format", help="onnx or torchscript")],
+           out: Annotated[Path, typer.Option("--out", help="file to write")],
+           method: Annotated[str | None, typer.Option(
+               help="in a run directory: which student, e.g. fsbbt/lenet5-half")] = None,
+           seed: Annotated[int | None, typer.Option(help="in a run directory: which seed")] = None,
+           data_dir: DataDirOption = None) -> None:
+    """Export a student (probabilities out) and check it against PyTorch on test images."""
+    from fsbbt.ship.export import PARITY_BOUND, export_student
+
+    report = export_student(source, format_, out, method, seed, data_dir)  # type: ignore[arg-type]
+    typer.echo(f"exported {report.student} as {report.format} to {report.path}")
+    typer.echo(f"parity: max |p_{report.format} - p_pytorch| = {report.max_abs_difference:.2e} "
+               f"on {report.images_checked} {report.dataset} test images "
+               f"(bound {PARITY_BOUND:.0e})")
+
+
+@app.command()
+def predict(model: Annotated[Path, typer.Argument(help="student .pt (with its .json), .onnx or "
+                                                       "TorchScript file")],
+            images: Annotated[list[Path], typer.Argument(help="image files or folders")],
+            top_k: Annotated[int, typer.Option("--top-k", help="classes shown per image")] = 3,
+            ) -> None:
+    """Classify images with a shipped student; print the top classes and probabilities."""
+    from fsbbt.ship.predict import predict as predict_images
+
+    for prediction in predict_images(model, images, top_k):
+        ranked = ", ".join(f"{label} {probability:.4f}" for label, probability
+                           in zip(prediction.labels, prediction.probabilities, strict=True))
+        typer.echo(f"{prediction.image}: {ranked}")
 
 
 @teacher_app.command("serve")

@@ -10,6 +10,19 @@ from pathlib import Path
 from typing import Any
 
 
+@dataclass(frozen=True)
+class StageResult:
+    """What one (seed, method, arch) stage measured: one entry of each MethodRecord list."""
+
+    accuracy: float
+    macro_f1: float
+    teacher_queries: int
+    seconds: float
+    synthesis_seconds: float
+    train_images_per_second: float
+    curve: dict[str, list[float]]
+
+
 @dataclass
 class MethodRecord:
     """One method/arch across seeds, in seed order."""
@@ -21,6 +34,16 @@ class MethodRecord:
     synthesis_seconds: list[float] = field(default_factory=list)
     train_images_per_second: list[float] = field(default_factory=list)
     curves: list[dict[str, list[float]]] = field(default_factory=list)
+
+    def add(self, stage: StageResult) -> None:
+        """Append one seed's stage (run now or read back from an earlier, killed run)."""
+        self.accuracy.append(stage.accuracy)
+        self.macro_f1.append(stage.macro_f1)
+        self.teacher_queries.append(stage.teacher_queries)
+        self.seconds.append(stage.seconds)
+        self.synthesis_seconds.append(stage.synthesis_seconds)
+        self.train_images_per_second.append(stage.train_images_per_second)
+        self.curves.append(stage.curve)
 
     def summary(self) -> dict[str, Any]:
         std = statistics.pstdev(self.accuracy) if len(self.accuracy) > 1 else 0.0

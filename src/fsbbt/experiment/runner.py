@@ -11,18 +11,21 @@ from typing import Any
 import torch
 
 from fsbbt import progress
-from fsbbt.data import load_dataset, sample_fewshot_indices
+from fsbbt.data import ImageDataset, load_dataset, sample_fewshot_indices
 from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import ExperimentConfig
-from fsbbt.experiment.results import MethodRecord, write_json_atomically
+from fsbbt.experiment.results import MethodRecord, StageResult, write_json_atomically
+from fsbbt.experiment.stages import Stage, config_fingerprint
 from fsbbt.methods import FewShotSet, MethodContext, MethodOutcome, get_method
 from fsbbt.models import CLASSIFIERS
 from fsbbt.report.figures import plot_sample_grid, plot_training_curves
+from fsbbt.ship.student_file import StudentInfo, save_student, student_filename
 from fsbbt.teacher import LocalTeacher, QueryOracle
 from fsbbt.teacher.blackbox import teacher_fingerprint
 from fsbbt.teacher.factory import build_teacher
 from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
-from fsbbt.train import TrainHistory, evaluate_classifier
+from fsbbt.train import TrainHistory, distributed, evaluate_classifier
+from fsbbt.train.distributed import RankZeroOracle
 
 RESULTS_FILE = "results.json"
 
@@ -40,11 +43,12 @@ def check_methods(config: ExperimentConfig) -> list[tuple[str, str]]:
     return pairs
 
 
-def _save_student(outcome: MethodOutcome, key: str, seed: int, out_dir: Path) -> None:
-    directory = out_dir / "students"
-    directory.mkdir(parents=True, exist_ok=True)
-    torch.save(outcome.student.state_dict(),
-               directory / f"{key.replace('/', '__')}__seed{seed}.pt")
+def _save_student(outcome: MethodOutcome, method: str, arch: str, seed: int, accuracy: float,
+                  dataset: ImageDataset, out_dir: Path) -> None:
+    info = StudentInfo(arch=arch, input_shape=dataset.input_shape,
+                       class_names=dataset.class_names, dataset=dataset.name, method=method,
+                       seed=seed, test_accuracy=accuracy)
+    save_student(outcome.student, info, out_dir / "students" / student_filename(method, arch, seed))
 
 
 def training_curve(history: TrainHistory) -> dict[str, list]:
@@ -67,8 +71,15 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(config.dataset, config.data_dir)
     teacher = build_teacher(config.teacher, dataset, out_dir)
-    ledger = QueryLedger(out_dir / LEDGER_FILE, teacher_fingerprint(teacher), dataset.num_classes)
-    oracle = QueryOracle(teacher, config.query_batch_size, ledger, config.query_budget)
+    if distributed.is_main_process():
+        ledger = QueryLedger(out_dir / LEDGER_FILE, teacher_fingerprint(teacher),
+                             dataset.num_classes)
+        oracle = QueryOracle(teacher, config.query_batch_size, ledger, config.query_budget)
+    else:  # only rank 0 queries and owns the ledger file; the others hold an unused stand-in
+        oracle = QueryOracle(teacher, config.query_batch_size)
+    if distributed.current().is_distributed:
+        oracle = RankZeroOracle(oracle)
+    fingerprint = config_fingerprint(config)
 
     def test_accuracy(model: torch.nn.Module) -> float:
         return evaluate_classifier(model, dataset.test_images, dataset.test_labels,
@@ -83,7 +94,18 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
         context = MethodContext(config, seed, fewshot, oracle, test_accuracy)
         for method, arch in method_pairs:
             key = f"{method}/{arch}"
+            stage = Stage(out_dir, seed, method, arch)
+            # rank 0 decides, so all ranks skip or train together even without a shared disk
+            finished = distributed.broadcast_object(
+                stage.load_finished(fingerprint) if distributed.is_main_process() else None)
+            if finished is not None:
+                progress.status(f"[seed {seed}] {key}: finished by an earlier run "
+                                f"(accuracy {finished.accuracy:.4f}), not redone")
+                records[key].add(finished)
+                sample_grid = sample_grid or stage.load_samples() or None
+                continue
             progress.status(f"[seed {seed}] {key}")
+            context.stage_checkpoint = stage.checkpoint
             started = time.perf_counter()
             outcome = get_method(method)(context, arch)
             seconds = time.perf_counter() - started
@@ -91,15 +113,16 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
                                          dataset.test_labels, dataset.num_classes)
             progress.status(f"[seed {seed}] {key}: accuracy {scores.accuracy:.4f}, macro-F1 "
                             f"{scores.macro_f1:.4f}, {seconds:.1f} s")
-            record = records[key]
-            record.accuracy.append(scores.accuracy)
-            record.macro_f1.append(scores.macro_f1)
-            record.teacher_queries.append(outcome.teacher_queries)
-            record.seconds.append(round(seconds, 2))
-            record.synthesis_seconds.append(round(outcome.extra_seconds.get("synthesis", 0.0), 2))
-            record.train_images_per_second.append(round(outcome.history.images_per_second, 1))
-            record.curves.append(training_curve(outcome.history))
-            _save_student(outcome, key, seed, out_dir)
+            result = StageResult(
+                accuracy=scores.accuracy, macro_f1=scores.macro_f1,
+                teacher_queries=outcome.teacher_queries, seconds=round(seconds, 2),
+                synthesis_seconds=round(outcome.extra_seconds.get("synthesis", 0.0), 2),
+                train_images_per_second=round(outcome.history.images_per_second, 1),
+                curve=training_curve(outcome.history))
+            records[key].add(result)
+            if distributed.is_main_process():
+                _save_student(outcome, method, arch, seed, scores.accuracy, dataset, out_dir)
+                stage.save_finished(result, fingerprint, outcome.samples)
             if sample_grid is None and outcome.samples:
                 sample_grid = outcome.samples
 
@@ -112,9 +135,12 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
         "queries": oracle.usage(),
         "config": config.model_dump(mode="json"),
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+                    "torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "processes": distributed.current().world_size},
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if not distributed.is_main_process():
+        return results
     write_json_atomically(out_dir / RESULTS_FILE, results)
     if sample_grid is not None:
         plot_sample_grid(sample_grid, dataset.class_names, out_dir / "samples.png")

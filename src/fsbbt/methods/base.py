@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,8 @@ class MethodContext:
     oracle: QueryOracle
     test_accuracy: Callable[[nn.Module], float]
     shared: dict[str, Any] = field(default_factory=dict)
+    # where train_student checkpoints the current stage every epoch (set per stage by the runner)
+    stage_checkpoint: Path | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -85,5 +88,5 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
     eval_every = max(1, settings.epochs // points) if points else 0
     history = fit_classifier(student, images_uint8, targets, recipe, seed=context.seed,
                              description=description, evaluate=context.test_accuracy,
-                             eval_every=eval_every)
+                             eval_every=eval_every, checkpoint=context.stage_checkpoint)
     return student, history

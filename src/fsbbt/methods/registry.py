@@ -20,6 +20,7 @@ METHODS: dict[str, MethodRecipe] = {
 
 
 def get_method(name: str) -> MethodRecipe:
+    """The recipe ``run(context, arch) -> MethodOutcome`` registered as ``name``."""
     if name not in METHODS:
         raise FsbbtError(f"unknown method {name!r}; choose one of {', '.join(sorted(METHODS))}")
     return METHODS[name]

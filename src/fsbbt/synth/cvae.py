@@ -13,6 +13,8 @@ from torch import nn
 from fsbbt import progress
 from fsbbt.models import build_cvae
 from fsbbt.models.cvae_mlp import cvae_loss
+from fsbbt.train import distributed
+from fsbbt.train.loop import epoch_generators
 from fsbbt.train.tensors import float_to_uint8, one_hot, uint8_to_float
 
 LatentSampling = Literal["gaussian", "uniform", "hybrid"]
@@ -30,30 +32,38 @@ class CvaeRecipe:
 
 def train_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes: int,
                recipe: CvaeRecipe, seed: int) -> nn.Module:
-    """Fit a CVAE to the few images conditioned on ``teacher_labels`` (never the true labels)."""
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    images = uint8_to_float(images_uint8)
-    conditions = torch.from_numpy(one_hot(teacher_labels, num_classes))
+    """Fit a CVAE to the few images conditioned on ``teacher_labels`` (never the true labels).
+
+    Shuffling, sharding across torchrun ranks and per-epoch seeding are the classifier
+    loop's (:func:`~fsbbt.train.loop.epoch_generators`), so the CVAE scales out the same way.
+    The model comes back on the CPU, where sampling happens.
+    """
+    torch.manual_seed(seed)  # the initial weights; DDP copies rank 0's to every rank
+    device = distributed.current().device
+    images = uint8_to_float(images_uint8).to(device)
+    conditions = torch.from_numpy(one_hot(teacher_labels, num_classes)).to(device)
     model = build_cvae(recipe.kind, tuple(images.shape[1:]), num_classes, recipe.latent_dim)
+    trained_model = distributed.wrap_model(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     n = len(images)
-    steps = max(1, -(-n // recipe.batch_size))
-    model.train()
+    trained_model.train()
     with progress.bar("train CVAE", recipe.epochs, "epoch") as cvae_bar:
-        for _ in range(recipe.epochs):
-            order = torch.from_numpy(rng.permutation(n))
-            loss_sum = 0.0
-            for step in range(steps):
-                index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
-                reconstruction, mean, log_var = model(images[index], conditions[index])
+        for epoch in range(1, recipe.epochs + 1):
+            order_rng, _ = epoch_generators(seed, epoch)
+            loss_sum, seen = 0.0, 0
+            for index_array in distributed.rank_batches(order_rng.permutation(n),
+                                                        recipe.batch_size):
+                index = torch.from_numpy(index_array).to(device)
+                reconstruction, mean, log_var = trained_model(images[index], conditions[index])
                 loss = cvae_loss(reconstruction, images[index], mean, log_var)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 loss_sum += loss.item() * len(index)
-            cvae_bar.advance(1, loss=loss_sum / n)
-    return model.eval()
+                seen += len(index)
+            cvae_bar.advance(1, loss=distributed.sum_over_ranks(loss_sum)
+                             / distributed.sum_over_ranks(seen))
+    return model.to("cpu").eval()
 
 
 def draw_latents(count: int, latent_dim: int, sampling: LatentSampling,

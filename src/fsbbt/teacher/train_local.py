@@ -8,29 +8,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from fsbbt import progress
 from fsbbt.data import ImageDataset
 from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import TeacherConfig
 from fsbbt.models import build_classifier
 from fsbbt.teacher.local import METADATA_FILE, TeacherMetadata, read_metadata, save_teacher
-from fsbbt.train import TrainRecipe, evaluate_classifier, fit_classifier
+from fsbbt.train import TrainRecipe, distributed, evaluate_classifier, fit_classifier
 from fsbbt.train.tensors import one_hot
+
+CHECKPOINT_FILE = "teacher.ckpt"
 
 
 def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Path) -> TeacherMetadata:
     """Train ``settings.arch`` on all of ``dataset``'s training split, evaluate, save."""
+    torch.manual_seed(settings.seed)
     model = build_classifier(settings.arch, dataset.input_shape, dataset.num_classes)
     recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr)
+    checkpoint = directory / CHECKPOINT_FILE  # a killed teacher training resumes from here
     fit_classifier(model, dataset.train_images, one_hot(dataset.train_labels, dataset.num_classes),
-                   recipe, seed=settings.seed, description=f"teacher {settings.arch}")
+                   recipe, seed=settings.seed, description=f"teacher {settings.arch}",
+                   checkpoint=checkpoint)
     scores = evaluate_classifier(model, dataset.test_images, dataset.test_labels,
                                  dataset.num_classes)
     metadata = TeacherMetadata(arch=settings.arch, dataset=dataset.name,
                                input_shape=dataset.input_shape, class_names=dataset.class_names,
                                test_accuracy=scores.accuracy, epochs=settings.epochs,
                                seed=settings.seed)
-    save_teacher(model, metadata, directory)
+    if distributed.is_main_process():
+        save_teacher(model, metadata, directory)
+        checkpoint.unlink(missing_ok=True)
+    distributed.barrier()  # the other ranks load the teacher rank 0 has just written
     progress.status(f"teacher {settings.arch}: test accuracy {scores.accuracy:.4f}, "
                     f"saved to {directory}")
     return metadata

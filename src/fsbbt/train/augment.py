@@ -45,7 +45,7 @@ def random_affine(images: torch.Tensor, rng: np.random.Generator,
         np.stack([cos * flip, -sin, shift[:, 0]], axis=1),
         np.stack([sin * flip, cos, shift[:, 1]], axis=1),
     ], axis=1)
-    theta_t = torch.from_numpy(theta).to(images.dtype)
+    theta_t = torch.from_numpy(theta).to(images.device, images.dtype)
     grid = F.affine_grid(theta_t, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
                          align_corners=False)
@@ -61,8 +61,9 @@ def mix_with_random_batch(images: torch.Tensor, targets: torch.Tensor,
     teacher: the targets are interpolated from answers already paid for.
     """
     n = images.shape[0]
-    partner = torch.from_numpy(rng.integers(0, pool_images.shape[0], n))
-    lam = torch.from_numpy(rng.beta(alpha, alpha, n).astype(np.float32)).to(images.dtype)
+    partner = torch.from_numpy(rng.integers(0, pool_images.shape[0], n)).to(images.device)
+    lam = torch.from_numpy(rng.beta(alpha, alpha, n).astype(np.float32)).to(images.device,
+                                                                             images.dtype)
     lam_images = lam.view(-1, *([1] * (images.dim() - 1)))
     mixed_images = lam_images * images + (1 - lam_images) * pool_images[partner]
     mixed_targets = lam[:, None] * targets + (1 - lam[:, None]) * pool_targets[partner]

@@ -18,10 +18,11 @@ def predict_probabilities(model: nn.Module, images_uint8: np.ndarray,
     """Softmax outputs for a uint8 N×C×H×W array, in eval mode, batch by batch."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device  # a GPU model mid-training is evaluated in place
     outputs = []
     for start in range(0, len(images_uint8), batch_size):
-        batch = uint8_to_float(images_uint8[start:start + batch_size])
-        outputs.append(torch.softmax(model(batch).float(), dim=1).numpy())
+        batch = uint8_to_float(images_uint8[start:start + batch_size]).to(device)
+        outputs.append(torch.softmax(model(batch).float(), dim=1).cpu().numpy())
     model.train(was_training)
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
 

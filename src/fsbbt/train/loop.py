@@ -6,9 +6,11 @@ targets) with soft-target cross-entropy. A hard label is a one-hot target.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fsbbt import progress
+from fsbbt.train import distributed
 from fsbbt.train.augment import (
     GREY_GEOMETRY,
     AugmentationMode,
@@ -23,6 +26,7 @@ from fsbbt.train.augment import (
     mix_with_random_batch,
     random_affine,
 )
+from fsbbt.train.checkpoint import load_checkpoint, save_checkpoint
 from fsbbt.train.tensors import uint8_to_float
 
 
@@ -49,52 +53,120 @@ class TrainHistory:
     images_per_second: float = 0.0
 
 
+def epoch_generators(seed: int, epoch: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Seed torch for ``epoch`` and return the epoch's (shuffle, augmentation) generators.
+
+    Every draw is a function of (seed, epoch, rank) alone. The shuffle is the same on
+    every rank (ranks split one global permutation); augmentation and torch's own noise
+    (dropout, CVAE sampling) differ per rank. Because nothing carries over from the
+    previous epoch, a resumed run draws exactly what an uninterrupted one would, so the
+    checkpoint needs the epoch number and not the generators' internal states.
+    """
+    rank = distributed.current().rank
+    torch.manual_seed(int(np.random.SeedSequence([seed, epoch, 2, rank]).generate_state(1)[0]))
+    return (np.random.default_rng([seed, epoch, 0]),
+            np.random.default_rng([seed, epoch, 1, rank]))
+
+
+def _fingerprint(model: nn.Module, n: int, recipe: TrainRecipe, seed: int) -> str:
+    """What a checkpoint must match to be resumed (another network or recipe starts afresh)."""
+    shapes = ";".join(f"{name}:{tuple(t.shape)}" for name, t in model.state_dict().items())
+    network = hashlib.sha256(shapes.encode()).hexdigest()[:12]
+    return (f"n={n} seed={seed} batch={recipe.batch_size} lr={recipe.lr} "
+            f"aug={recipe.augmentation} mix={recipe.mix_alpha} geometry={recipe.geometry} "
+            f"network={network}")
+
+
+def _resume(checkpoint: Path | None, fingerprint: str, epochs: int, model: nn.Module,
+            optimizer: torch.optim.Optimizer, history: TrainHistory) -> int:
+    """Load the checkpoint into model/optimiser/history; the number of epochs it had done.
+
+    A checkpoint of fewer epochs than ``epochs`` is continued (raising the epoch count
+    of an interrupted run is fine); one past ``epochs`` or of another recipe is ignored.
+    """
+    if checkpoint is None:
+        return 0
+    saved = distributed.broadcast_object(
+        load_checkpoint(checkpoint) if distributed.is_main_process() else None)
+    if saved is None:
+        return 0
+    if saved.get("fingerprint") != fingerprint or saved["epoch"] > epochs:
+        progress.status(f"checkpoint {checkpoint} does not match this training (network, "
+                        "recipe or epochs); starting afresh")
+        return 0
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    for name, values in saved["history"].items():
+        setattr(history, name, values)
+    progress.status(f"resuming from {checkpoint} after epoch {saved['epoch']}")
+    return int(saved["epoch"])
+
+
 def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray,
                    recipe: TrainRecipe, seed: int, description: str = "train",
                    evaluate: Callable[[nn.Module], float] | None = None,
-                   eval_every: int = 0) -> TrainHistory:
+                   eval_every: int = 0, checkpoint: Path | None = None) -> TrainHistory:
     """Train ``model`` in place on ``images_uint8`` against soft ``targets`` (rows sum to 1).
 
-    Adam at ``recipe.lr``; each epoch is one shuffled pass in mini-batches. ``evaluate``
-    (e.g. test accuracy) is called every ``eval_every`` epochs and after the last, for
-    the training curves only: the returned model is always the last epoch's.
+    Adam at ``recipe.lr``; each epoch is one shuffled pass in mini-batches of
+    ``recipe.batch_size`` images in total, split across ranks under torchrun (DDP
+    averages the gradients). ``evaluate`` (e.g. test accuracy) is called on rank 0 every
+    ``eval_every`` epochs and after the last, for the training curves only: the returned
+    model is always the last epoch's, back on the CPU. With ``checkpoint``, the state is
+    saved there after every epoch and a run finding one continues after its epoch.
     """
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    all_images = uint8_to_float(images_uint8)
-    all_targets = torch.as_tensor(targets, dtype=torch.float32)
+    device = distributed.current().device
+    all_images = uint8_to_float(images_uint8).to(device)
+    all_targets = torch.as_tensor(targets, dtype=torch.float32).to(device)
+    trained_model = distributed.wrap_model(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     n = len(all_images)
-    steps_per_epoch = max(1, -(-n // recipe.batch_size))
     history = TrainHistory()
+    fingerprint = _fingerprint(model, n, recipe, seed)
+    epochs_done = _resume(checkpoint, fingerprint, recipe.epochs, model, optimizer, history)
+    steps_per_epoch = len(distributed.rank_batches(np.arange(n), recipe.batch_size))
     started = time.perf_counter()
-    model.train()
+    trained_model.train()
     with progress.bar(description, recipe.epochs * steps_per_epoch, "step") as train_bar:
-        for epoch in range(1, recipe.epochs + 1):
-            order = torch.from_numpy(rng.permutation(n))
-            loss_sum = 0.0
-            for step in range(steps_per_epoch):
-                index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+        train_bar.advance(epochs_done * steps_per_epoch)
+        for epoch in range(epochs_done + 1, recipe.epochs + 1):
+            order_rng, augment_rng = epoch_generators(seed, epoch)
+            loss_sum, seen = 0.0, 0
+            for index_array in distributed.rank_batches(order_rng.permutation(n),
+                                                        recipe.batch_size):
+                index = torch.from_numpy(index_array).to(device)
                 batch_images, batch_targets = all_images[index], all_targets[index]
                 if recipe.augmentation == "combination":
                     batch_images, batch_targets = mix_with_random_batch(
-                        batch_images, batch_targets, all_images, all_targets, rng, recipe.mix_alpha)
+                        batch_images, batch_targets, all_images, all_targets, augment_rng,
+                        recipe.mix_alpha)
                 if recipe.augmentation in ("standard", "combination"):
-                    batch_images = random_affine(batch_images, rng, recipe.geometry)
-                loss = F.cross_entropy(model(batch_images), batch_targets)
+                    batch_images = random_affine(batch_images, augment_rng, recipe.geometry)
+                loss = F.cross_entropy(trained_model(batch_images), batch_targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 loss_sum += loss.item() * len(index)
+                seen += len(index)
                 train_bar.advance(1)
-            history.epoch_loss.append(loss_sum / n)
-            if evaluate is not None and eval_every and (
+            history.epoch_loss.append(distributed.sum_over_ranks(loss_sum)
+                                      / distributed.sum_over_ranks(seen))
+            if evaluate is not None and eval_every and distributed.is_main_process() and (
                     epoch % eval_every == 0 or epoch == recipe.epochs):
                 history.eval_epochs.append(epoch)
                 history.eval_accuracy.append(evaluate(model))
-                model.train()
+                trained_model.train()
+            if checkpoint is not None and distributed.is_main_process():
+                save_checkpoint(checkpoint, {
+                    "fingerprint": fingerprint, "epoch": epoch,
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "history": {"epoch_loss": history.epoch_loss,
+                                "eval_epochs": history.eval_epochs,
+                                "eval_accuracy": history.eval_accuracy}})
             train_bar.advance(0, epoch=epoch, loss=history.epoch_loss[-1])
     history.seconds = time.perf_counter() - started
-    history.images_per_second = recipe.epochs * n / max(history.seconds, 1e-9)
+    epochs_run = recipe.epochs - epochs_done
+    history.images_per_second = epochs_run * n / max(history.seconds, 1e-9)
+    model.to("cpu")
     model.eval()
     return history

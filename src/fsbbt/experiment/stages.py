@@ -1,0 +1,76 @@
+"""Resuming a run: one small file per finished (seed, method, arch) stage, one checkpoint
+for the stage in progress.
+
+Re-running the same command with the same ``--out`` reads the finished stages back
+instead of training them again, and the unfinished stage continues from its last epoch.
+A stage finished under a different configuration is not reused (it is run again), just
+as a teacher trained differently is retrained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from fsbbt.experiment.config import ExperimentConfig
+from fsbbt.experiment.results import StageResult, write_json_atomically
+
+STAGES_DIR = "stages"
+CHECKPOINTS_DIR = "checkpoints"
+# Keys that choose which stages run, not how a stage trains: changing them keeps stages.
+_NOT_IN_FINGERPRINT = {"seeds", "methods", "data_dir", "curve_points"}
+
+
+def config_fingerprint(config: ExperimentConfig) -> str:
+    """A short hash of every setting that changes what a stage computes."""
+    settings = {k: v for k, v in config.model_dump(mode="json").items()
+                if k not in _NOT_IN_FINGERPRINT}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Stage:
+    """The files of one (seed, method, arch) stage under a run directory."""
+
+    def __init__(self, out_dir: Path, seed: int, method: str, arch: str) -> None:
+        name = f"seed{seed}__{method}__{arch}"
+        self.result_file = out_dir / STAGES_DIR / f"{name}.json"
+        self.samples_file = out_dir / STAGES_DIR / f"{name}.samples.npz"
+        self.checkpoint = out_dir / CHECKPOINTS_DIR / f"{name}.ckpt"
+
+    def load_finished(self, fingerprint: str) -> StageResult | None:
+        """The stage's result if an earlier run finished it with the same configuration."""
+        if not self.result_file.is_file():
+            return None
+        try:
+            saved = json.loads(self.result_file.read_text())
+        except ValueError:
+            return None  # written atomically, so only a hand-edited file gets here: redo it
+        if saved.get("config_fingerprint") != fingerprint:
+            return None
+        return StageResult(**saved["result"])
+
+    def load_samples(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The sample images the stage kept for the figure (empty if it kept none)."""
+        if not self.samples_file.is_file():
+            return {}
+        with np.load(self.samples_file) as arrays:
+            kinds = sorted({name.rsplit("__", 1)[0] for name in arrays.files})
+            return {kind: (arrays[f"{kind}__images"], arrays[f"{kind}__labels"])
+                    for kind in kinds}
+
+    def save_finished(self, result: StageResult, fingerprint: str,
+                      samples: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Record the stage as done (samples first, the JSON last) and drop its checkpoint."""
+        self.result_file.parent.mkdir(parents=True, exist_ok=True)
+        if samples:
+            arrays = {}
+            for kind, (images, labels) in samples.items():
+                arrays[f"{kind}__images"], arrays[f"{kind}__labels"] = images, labels
+            np.savez(self.samples_file, **arrays)
+        write_json_atomically(self.result_file, {"config_fingerprint": fingerprint,
+                                                 "result": asdict(result)})
+        self.checkpoint.unlink(missing_ok=True)

@@ -1,0 +1,158 @@
+"""Export a trained student to ONNX or TorchScript, checked against PyTorch on real images.
+
+The exported graph takes float32 N×C×H×W images in [0, 1] and returns probabilities
+(softmax included), and carries the student's description (input shape, class names)
+inside the file, so ``fsbbt predict`` needs nothing else. After writing, the file is
+loaded back the way ``predict`` loads it and run on test images of the student's
+dataset; the export fails if any probability differs from PyTorch's by more than
+:data:`PARITY_BOUND`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from fsbbt.data import load_dataset
+from fsbbt.errors import FsbbtError
+from fsbbt.ship.predict import (
+    METADATA_KEY,
+    TORCHSCRIPT_EXTRA_FILE,
+    load_shipped_model,
+)
+from fsbbt.ship.student_file import StudentInfo, load_student, read_student_info
+from fsbbt.train.evaluate import predict_probabilities
+
+ExportFormat = Literal["onnx", "torchscript"]
+PARITY_BOUND = 1e-4
+PARITY_IMAGES = 512
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """Where the student went and how closely the export matches PyTorch."""
+
+    student: Path
+    path: Path
+    format: ExportFormat
+    max_abs_difference: float
+    images_checked: int
+    dataset: str
+
+
+class ProbabilityModel(nn.Module):
+    """The student followed by softmax: the exported graph answers with probabilities."""
+
+    def __init__(self, student: nn.Module) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.student(images), dim=1)
+
+
+def _parameter_count(weights: Path) -> int:
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    return sum(tensor.numel() for tensor in state.values())
+
+
+def resolve_student(source: Path, method: str | None = None, seed: int | None = None) -> Path:
+    """The student file ``source`` names: itself, or one of a run directory's students.
+
+    In a run directory, ``method`` ("fsbbt/lenet5-half") and ``seed`` narrow the choice.
+    Without them the FS-BBT student with the fewest parameters is taken (the small
+    network is the point of distilling), lowest seed first; the choice is never made on
+    test accuracy, which would be model selection on the test set.
+    """
+    source = Path(source)
+    if source.is_file():
+        return source
+    students = sorted((source / "students").glob("*.pt"))
+    if not source.is_dir() or not students:
+        raise FsbbtError(f"{source} is neither a student file nor a run directory with "
+                         "students/; give OUT of `fsbbt run` or a students/*.pt file")
+    infos = {path: read_student_info(path) for path in students}
+    candidates = [p for p, info in infos.items()
+                  if (method is None or f"{info.method}/{info.arch}" == method)
+                  and (seed is None or info.seed == seed)]
+    if not candidates:
+        available = ", ".join(f"{i.method}/{i.arch} seed {i.seed}" for i in infos.values())
+        raise FsbbtError(f"no student in {source} matches --method {method} --seed {seed}; "
+                         f"available: {available}")
+    if method is None:
+        candidates = [p for p in candidates if infos[p].method == "fsbbt"] or candidates
+    return min(candidates, key=lambda p: (_parameter_count(p), infos[p].seed, p.name))
+
+
+def _write_onnx(model: nn.Module, info: StudentInfo, out: Path) -> None:
+    import onnx
+
+    example = torch.zeros((2, *info.input_shape))
+    batch = torch.export.Dim("batch", min=1)
+    # The exporter logs warnings about torchvision ops and its own deprecations that say
+    # nothing about this model; the parity check below is what tells whether it worked.
+    exporter_log = logging.getLogger("torch.onnx")
+    previous_level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(out), input_names=["images"],
+                              output_names=["probabilities"], dynamic_shapes=({0: batch},),
+                              external_data=False, verbose=False)
+    finally:
+        exporter_log.setLevel(previous_level)
+    exported = onnx.load(str(out))
+    onnx.helper.set_model_props(exported, {METADATA_KEY: json.dumps(asdict(info))})
+    onnx.save(exported, str(out))
+
+
+def _write_torchscript(model: nn.Module, info: StudentInfo, out: Path) -> None:
+    example = torch.zeros((2, *info.input_shape))
+    with torch.no_grad(), warnings.catch_warnings():
+        # PyTorch deprecates TorchScript in favour of torch.export; the format is still the
+        # one C++/mobile runtimes load, so it is offered, and ONNX is the recommended one.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model, example)
+    traced.save(str(out), _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(asdict(info))})
+
+
+def export_student(source: Path, export_format: ExportFormat, out: Path,
+                   method: str | None = None, seed: int | None = None,
+                   data_dir: Path | None = None) -> ExportReport:
+    """Write the student of ``source`` (file or run directory) as ``export_format`` to ``out``.
+
+    The parity check runs the written file on the first test images of the student's
+    dataset (``data_dir`` as for ``fsbbt run``); a larger difference than
+    :data:`PARITY_BOUND` removes the file and raises.
+    """
+    if export_format not in ("onnx", "torchscript"):
+        raise FsbbtError(f"--format {export_format!r} is not supported; use onnx or torchscript")
+    weights = resolve_student(source, method, seed)
+    student, info = load_student(weights)
+    model = ProbabilityModel(student).eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # written beside ``out`` and renamed once checked; the suffix is kept for the loader
+    temporary = out.with_name(f"{out.stem}.partial{out.suffix}")
+    writer = _write_onnx if export_format == "onnx" else _write_torchscript
+    writer(model, info, temporary)
+
+    test_images = load_dataset(info.dataset, data_dir).test_images[:PARITY_IMAGES]
+    reference = predict_probabilities(student, test_images)
+    exported = load_shipped_model(temporary).predict_proba(test_images)
+    difference = float(abs(exported - reference).max())
+    if not difference <= PARITY_BOUND:
+        temporary.unlink()
+        raise FsbbtError(f"exported {export_format} model differs from PyTorch by up to "
+                         f"{difference:.2e} (bound {PARITY_BOUND:.0e}) on {len(test_images)} "
+                         f"{info.dataset} test images; not written")
+    os.replace(temporary, out)
+    return ExportReport(weights, out, export_format, difference, len(test_images), info.dataset)

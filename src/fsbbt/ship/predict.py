@@ -1,0 +1,175 @@
+"""Classify image files with a shipped student: ``.pt`` (+ sidecar), ONNX or TorchScript.
+
+All three formats are loaded into one shape, :class:`ShippedModel`, that maps a uint8
+N×C×H×W batch to probabilities, so ``fsbbt predict`` and the export parity check read
+the same code path. Images are read with Pillow and converted to the model's channels
+and size; pixels are scaled to [0, 1] as in training.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from fsbbt.errors import FsbbtError
+from fsbbt.ship.student_file import load_student, sidecar_path
+from fsbbt.train.evaluate import predict_probabilities
+
+METADATA_KEY = "fsbbt"  # ONNX metadata_props key / TorchScript extra file holding the sidecar
+TORCHSCRIPT_EXTRA_FILE = "fsbbt.json"
+PREDICT_BATCH = 256
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
+                  ".ppm"}
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A student in any shipped format: what it expects and a function giving probabilities."""
+
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    kind: str  # "pytorch", "onnx" or "torchscript"
+    predict_proba: Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top-k classes of one image, most probable first."""
+
+    image: Path
+    labels: tuple[str, ...]
+    probabilities: tuple[float, ...]
+
+
+def _description(raw: str, path: Path) -> tuple[tuple[int, int, int], tuple[str, ...]]:
+    try:
+        info = json.loads(raw)
+        return tuple(info["input_shape"]), tuple(info["class_names"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FsbbtError(f"{path} carries no valid fsbbt description ({exc}); export it again "
+                         "with `fsbbt export`") from exc
+
+
+def _load_onnx(path: Path) -> ShippedModel:
+    import onnxruntime
+
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+        raise FsbbtError(f"{path} is not a loadable ONNX model ({type(exc).__name__}); export "
+                         "it again with `fsbbt export`") from exc
+    metadata = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in metadata:
+        raise FsbbtError(f"{path} was not exported by fsbbt (no '{METADATA_KEY}' metadata); "
+                         "export the student with `fsbbt export`")
+    input_shape, class_names = _description(metadata[METADATA_KEY], path)
+    input_name = session.get_inputs()[0].name
+
+    def predict_proba(images_uint8: np.ndarray) -> np.ndarray:
+        floats = images_uint8.astype(np.float32) / np.float32(255.0)
+        return session.run(None, {input_name: floats})[0]
+
+    return ShippedModel(input_shape, class_names, "onnx", predict_proba)
+
+
+def _load_torchscript(path: Path) -> ShippedModel:
+    extra_files = {TORCHSCRIPT_EXTRA_FILE: ""}
+    try:
+        with warnings.catch_warnings():  # deprecated by PyTorch, still the format asked for
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
+    except (RuntimeError, ValueError) as exc:
+        raise FsbbtError(f"{path} is neither a student with a .json sidecar nor a TorchScript "
+                         "file; give a file written by `fsbbt run` or `fsbbt export`") from exc
+    input_shape, class_names = _description(extra_files[TORCHSCRIPT_EXTRA_FILE], path)
+
+    @torch.no_grad()
+    def predict_proba(images_uint8: np.ndarray) -> np.ndarray:
+        floats = torch.from_numpy(images_uint8).to(torch.float32) / 255.0
+        return module(floats).numpy()
+
+    return ShippedModel(input_shape, class_names, "torchscript", predict_proba)
+
+
+def load_shipped_model(path: Path) -> ShippedModel:
+    """Load a student saved by ``fsbbt run`` (``.pt`` + ``.json``) or ``fsbbt export``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FsbbtError(f"model file {path} not found; give a student .pt, .onnx or "
+                         "TorchScript file")
+    if path.suffix == ".onnx":
+        return _load_onnx(path)
+    if path.suffix == ".json":
+        raise FsbbtError(f"{path} is a description, not a model; give the .pt file beside it")
+    if sidecar_path(path).is_file():
+        model, info = load_student(path)
+        return ShippedModel(info.input_shape, info.class_names, "pytorch",
+                            lambda images_uint8: predict_probabilities(model, images_uint8))
+    if zipfile.is_zipfile(path):
+        return _load_torchscript(path)
+    return _load_onnx(path)
+
+
+def image_files(paths: Sequence[Path]) -> list[Path]:
+    """The image files named, with each directory replaced by its images (sorted by name)."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir()
+                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FsbbtError(f"image {path} not found; give image files or folders of them")
+    if not files:
+        raise FsbbtError(f"no images found in {', '.join(map(str, paths))}; supported: "
+                         f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+    return files
+
+
+def read_image(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """One image as uint8 C×H×W in the model's shape: greyscale or RGB, resized if needed."""
+    channels, height, width = input_shape
+    try:
+        with Image.open(path) as image:
+            converted = image.convert("L" if channels == 1 else "RGB")
+            if converted.size != (width, height):
+                converted = converted.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(converted, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise FsbbtError(f"cannot read image {path} ({type(exc).__name__}: {exc}); "
+                         "remove it or replace it with a valid image file") from exc
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
+def predict(model: Path | str | ShippedModel, images: Sequence[Path | str],
+            top_k: int = 3) -> list[Prediction]:
+    """The ``top_k`` most probable classes of each image (files or folders of files).
+
+    ``model`` is a path to a student (``.pt`` with its sidecar, ``.onnx``, TorchScript)
+    or an already loaded :class:`ShippedModel`. Images must look like the training data
+    (e.g. MNIST/digits: a light digit on a dark background).
+    """
+    if top_k < 1:
+        raise FsbbtError(f"--top-k must be at least 1, got {top_k}")
+    shipped = model if isinstance(model, ShippedModel) else load_shipped_model(Path(model))
+    files = image_files([Path(p) for p in images])
+    k = min(top_k, len(shipped.class_names))
+    predictions = []
+    for start in range(0, len(files), PREDICT_BATCH):  # a folder of any size, bounded memory
+        chunk = files[start:start + PREDICT_BATCH]
+        probabilities = shipped.predict_proba(
+            np.stack([read_image(path, shipped.input_shape) for path in chunk]))
+        for path, row in zip(chunk, probabilities, strict=True):
+            best = np.argsort(-row, kind="stable")[:k]
+            predictions.append(Prediction(path, tuple(shipped.class_names[i] for i in best),
+                                          tuple(float(row[i]) for i in best)))
+    return predictions

@@ -1,0 +1,172 @@
+"""Resumable runs: SIGKILL in the middle of a stage, the same command again, same result."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fsbbt.train import TrainRecipe, fit_classifier
+from fsbbt.train.checkpoint import load_checkpoint
+
+EPOCHS = 10
+RUN = ["run", "digits", "--set", "methods=[student-alone/lenet5-half,standard-kd/lenet5]",
+       "--set", "n_fewshot=500", "--set", "teacher.epochs=1",
+       "--set", f"student.epochs={EPOCHS}", "--set", "student.augmentation=none",
+       "--set", "curve_points=3"]
+STUDENTS = ("student-alone__lenet5-half__seed1.pt", "standard-kd__lenet5__seed1.pt")
+
+
+def _kill_when(process: subprocess.Popen[str], path: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the run ended or stalled before writing {path}")
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_checkpoint(run_cli, fsbbt_command, cli_environment,
+                                                tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    checkpoint = out / "checkpoints" / "seed1__standard-kd__lenet5.ckpt"
+    first_stage = out / "stages" / "seed1__student-alone__lenet5-half.json"
+    process = subprocess.Popen(fsbbt_command([*RUN, "--out", out, "-q"]), env=cli_environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    _kill_when(process, checkpoint)
+
+    assert first_stage.is_file(), "the first stage should have finished before the kill"
+    assert not (out / "stages" / "seed1__standard-kd__lenet5.json").exists()
+    assert not (out / "results.json").exists()
+    epochs_done = load_checkpoint(checkpoint)["epoch"]
+    assert 1 <= epochs_done < EPOCHS
+    first_stage_written = first_stage.stat().st_mtime_ns
+
+    resumed = run_cli(*RUN, "--out", out)
+    assert "student-alone/lenet5-half: finished by an earlier run" in resumed.stderr
+    assert f"after epoch {epochs_done}" in resumed.stderr
+    assert first_stage.stat().st_mtime_ns == first_stage_written  # not redone
+    assert "reusing teacher" in resumed.stderr
+    results = json.loads((out / "results.json").read_text())
+    curve = results["methods"]["standard-kd/lenet5"]["curves"][0]
+    assert len(curve["epoch_loss"]) == EPOCHS  # the epochs before the kill are kept
+    assert curve["eval_epochs"] == [3, 6, 9, 10]
+    assert not checkpoint.exists()
+
+    # Every draw is a function of (seed, epoch), so the resumed run ends with exactly the
+    # weights of a run that was never interrupted (CPU, one thread: deterministic).
+    run_cli(*RUN, "--out", tmp_path / "uninterrupted", "-q")
+    for name in STUDENTS:
+        resumed_state = torch.load(out / "students" / name, weights_only=True)
+        reference = torch.load(tmp_path / "uninterrupted" / "students" / name,
+                               weights_only=True)
+        for key, tensor in reference.items():
+            assert torch.equal(resumed_state[key], tensor), f"{name}: {key} differs"
+
+
+def test_fit_classifier_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (96, 1, 8, 8), dtype=np.uint8)
+    targets = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 96)]
+
+    def model() -> torch.nn.Module:
+        torch.manual_seed(5)
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(),
+                                   torch.nn.Dropout(0.2), torch.nn.Linear(16, 3))
+
+    recipe = TrainRecipe(epochs=4, batch_size=32, augmentation="combination")
+    reference = model()
+    reference_history = fit_classifier(reference, images, targets, recipe, seed=1)
+
+    checkpoint = tmp_path / "stage.ckpt"
+    interrupted = model()
+    fit_classifier(interrupted, images, targets, TrainRecipe(**{**recipe.__dict__, "epochs": 2}),
+                   seed=1, checkpoint=checkpoint)
+    assert load_checkpoint(checkpoint)["epoch"] == 2
+    resumed = model()  # a fresh process: new weights, overwritten from the checkpoint
+    history = fit_classifier(resumed, images, targets, recipe, seed=1, checkpoint=checkpoint)
+    assert history.epoch_loss == pytest.approx(reference_history.epoch_loss, abs=0)
+    for mine, theirs in zip(resumed.state_dict().values(), reference.state_dict().values(),
+                            strict=True):
+        assert torch.equal(mine, theirs)
+
+
+def test_checkpoint_of_another_recipe_is_not_resumed(tmp_path: Path) -> None:
+    images = np.zeros((8, 1, 4, 4), np.uint8)
+    targets = np.full((8, 2), 0.5, np.float32)
+    checkpoint = tmp_path / "stage.ckpt"
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    fit_classifier(net, images, targets, TrainRecipe(epochs=2, batch_size=4), seed=1,
+                   checkpoint=checkpoint)
+    history = fit_classifier(net, images, targets, TrainRecipe(epochs=2, batch_size=8, lr=0.1),
+                             seed=1, checkpoint=checkpoint)
+    assert len(history.epoch_loss) == 2 and history.images_per_second > 0
+    assert load_checkpoint(checkpoint)["fingerprint"].startswith("n=8 seed=1 batch=8")
+
+
+def test_unreadable_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
+    broken = tmp_path / "stage.ckpt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="delete it to train this stage from the start"):
+        load_checkpoint(broken)
+
+
+def test_checkpoint_past_the_last_epoch_is_not_resumed(tmp_path: Path) -> None:
+    images = np.zeros((8, 1, 4, 4), np.uint8)
+    targets = np.full((8, 2), 0.5, np.float32)
+    checkpoint = tmp_path / "stage.ckpt"
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    fit_classifier(net, images, targets, TrainRecipe(epochs=3, batch_size=4), seed=1,
+                   checkpoint=checkpoint)
+    history = fit_classifier(net, images, targets, TrainRecipe(epochs=2, batch_size=4), seed=1,
+                             checkpoint=checkpoint)
+    assert len(history.epoch_loss) == 2  # trained 2 epochs afresh, not "3 of 2 done"
+    assert load_checkpoint(checkpoint)["epoch"] == 2
+
+
+def test_interrupted_teacher_training_resumes(tmp_path: Path, monkeypatch) -> None:
+    from fsbbt.data import load_dataset
+    from fsbbt.experiment.config import TeacherConfig
+    from fsbbt.teacher import local, train_local
+    from fsbbt.train import loop
+
+    digits = load_dataset("digits")
+    settings = TeacherConfig(arch="lenet5-half", epochs=3, batch_size=128)
+    train_local.train_teacher(settings, digits, tmp_path / "reference")
+    reference = torch.load(tmp_path / "reference" / local.WEIGHTS_FILE, weights_only=True)
+    assert not (tmp_path / "reference" / train_local.CHECKPOINT_FILE).exists()
+
+    real_epoch_generators = loop.epoch_generators
+    epochs_started: list[int] = []
+
+    def dies_in_epoch_3(seed: int, epoch: int):
+        if epoch == 3:
+            raise KeyboardInterrupt  # killed at the start of epoch 3
+        return real_epoch_generators(seed, epoch)
+
+    def records_epochs(seed: int, epoch: int):
+        epochs_started.append(epoch)
+        return real_epoch_generators(seed, epoch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "epoch_generators", dies_in_epoch_3)
+        with pytest.raises(KeyboardInterrupt):
+            train_local.train_teacher(settings, digits, tmp_path / "killed")
+    assert load_checkpoint(tmp_path / "killed" / train_local.CHECKPOINT_FILE)["epoch"] == 2
+    assert not (tmp_path / "killed" / local.METADATA_FILE).exists()
+
+    monkeypatch.setattr(loop, "epoch_generators", records_epochs)
+    train_local.train_teacher(settings, digits, tmp_path / "killed")
+    assert epochs_started == [3]  # only the epoch the kill interrupted is trained again
+    resumed = torch.load(tmp_path / "killed" / local.WEIGHTS_FILE, weights_only=True)
+    assert all(torch.equal(resumed[key], reference[key]) for key in reference)
+    assert not (tmp_path / "killed" / train_local.CHECKPOINT_FILE).exists()
