@@ -43,8 +43,8 @@ def test_torchrun_run_matches_one_process_and_writes_once(run_cli, tmp_path: Pat
     # 1,000 few images (FS-BBT's second ask is answered from the cache) + 400 synthetic ones;
     # that no other rank reaches the teacher is checked by the worker test below
     queries = ddp_results["queries"]
-    assert queries["sent"] + queries["answered_from_cache"] == 1000 + 1000 + 400
-    assert queries["answered_from_cache"] >= 1000
+    assert queries["sent"] + queries["from_ledger"] == 1000 + 1000 + 400
+    assert queries["from_ledger"] >= 1000
     assert ddp_results["methods"]["standard-kd/lenet5"]["curves"][0]["eval_epochs"] == [3, 6]
     students = sorted(p.name for p in (tmp_path / "ddp" / "students").iterdir())
     assert students == ["fsbbt__lenet5-half__seed1.json", "fsbbt__lenet5-half__seed1.pt",

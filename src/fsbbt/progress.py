@@ -42,7 +42,7 @@ def is_quiet() -> bool:
 def status(message: str) -> None:
     """Print a one-line status message to stderr unless quiet."""
     if not _quiet:
-        console.print(message, highlight=False)
+        console.print(message, highlight=False, markup=False)
 
 
 class _Bar:

@@ -76,7 +76,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
                              dataset.num_classes)
         oracle = QueryOracle(teacher, config.query_batch_size, ledger, config.query_budget)
     else:  # only rank 0 queries and owns the ledger file; the others hold an unused stand-in
-        oracle = QueryOracle(teacher, config.query_batch_size)
+        oracle = QueryOracle(teacher, config.query_batch_size, budget=config.query_budget)
     if distributed.current().is_distributed:
         oracle = RankZeroOracle(oracle)
     fingerprint = config_fingerprint(config)

@@ -186,6 +186,7 @@ class RankZeroOracle:
         self.batch_size = oracle.batch_size
         self.input_shape = oracle.input_shape
         self.class_names = oracle.class_names
+        self.budget = oracle.budget
         self._usage: dict[str, int | None] = oracle.usage()
 
     @property
