@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from teacher_helpers import fast_run_overrides, linear_teacher_tree
 from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import load_config
 from fsbbt.experiment.runner import run_experiment
+from fsbbt.experiment.stages import STAGES_DIR
 from fsbbt.teacher.ledger import LEDGER_FILE
 
 
@@ -18,12 +20,19 @@ def test_second_run_into_the_same_out_sends_nothing(tmp_path: Path) -> None:
     config = load_config("digits", fast_run_overrides(linear_teacher_tree()))
     first = run_experiment(config, tmp_path)
     second = run_experiment(config, tmp_path)
-    assert first["queries"]["sent"] > 0 and second["queries"]["sent"] == 0
-    # every answer the first run got (sent, or reused across methods) now comes from the ledger
-    assert second["queries"]["from_ledger"] == (first["queries"]["sent"]
-                                                + first["queries"]["from_ledger"])
+    # every stage finished the first time, so the second run reads them back and asks nothing
+    assert first["queries"]["sent"] > 0
+    assert second["queries"] == {"sent": 0, "from_ledger": 0, "budget": None}
+    # with the finished stages gone the methods train again, and every answer the first run
+    # got (sent, or reused across methods) now comes from the ledger
+    shutil.rmtree(tmp_path / STAGES_DIR)
+    third = run_experiment(config, tmp_path)
+    assert third["queries"]["sent"] == 0
+    assert third["queries"]["from_ledger"] == (first["queries"]["sent"]
+                                               + first["queries"]["from_ledger"])
     for key, summary in first["methods"].items():
         assert second["methods"][key]["accuracy"] == summary["accuracy"]
+        assert third["methods"][key]["accuracy"] == summary["accuracy"]
     assert first["teacher"] == {"arch": "python", "test_accuracy": None}
 
 
