@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -50,10 +52,13 @@ def test_pool_holds_each_unordered_pair_once(count: int) -> None:
         assert len(pairs) == count * (count - 1) // 2
 
 
-def test_bbkd_spends_exactly_its_budget_in_rounds() -> None:
+def test_bbkd_spends_exactly_its_budget_in_rounds(tmp_path: Path) -> None:
     context, teacher, oracle = _context(40, "bbkd.budget=290", "bbkd.per_round=100",
                                         "bbkd.pool_cap=300")
+    context.stage_checkpoint = tmp_path / "stage.ckpt"
     outcome = run_bbkd(context, "lenet5-half")
+    # finished rounds' checkpoints are dropped; the last round's is the stage's own
+    assert [p.name for p in tmp_path.iterdir()] == ["stage.ckpt"]
     # N = 40 real images, then rounds of 100, 100 and the 50 left
     assert [queries for queries, _ in outcome.query_curve] == [40, 140, 240, 290]
     assert outcome.teacher_queries == 290

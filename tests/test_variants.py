@@ -108,3 +108,14 @@ def test_variants_get_their_own_results_stages_and_synthetic_sets(tmp_path: Path
         results["methods"]["fsbbt/lenet5-half"]["accuracy"]
     assert rerun["methods"]["fsbbt[synthesis.budget=60]/lenet5-half"]["teacher_queries"] == 160
     assert rerun["queries"]["sent"] > 0  # the new variant's images
+
+
+@pytest.mark.parametrize("preset", ["fashion-mnist-ablations", "digits-ablations"])
+def test_ablation_presets_plan_every_variant(preset: str) -> None:
+    from fsbbt.experiment.seed_run import plan_methods
+
+    plans = plan_methods(load_config(preset))
+    assert len(plans) == 11 and len({plan.fingerprint for plan in plans}) == 11
+    switched = {plan.spec.key: plan.config for plan in plans}
+    assert switched["fsbbt[synthesis.cvae=false]/lenet5-half"].synthesis.cvae is False
+    assert switched["fsbbt[cvae.sampling=uniform]/lenet5-half"].cvae.sampling == "uniform"
