@@ -106,3 +106,13 @@ def test_query_efficiency_series_from_results_only() -> None:
     np.testing.assert_allclose(series["bbkd/lenet5-half"].accuracy_mean, [0.7, 0.85])
     np.testing.assert_allclose(series["bbkd/lenet5-half"].accuracy_std, [0.1, 0.05])
     assert series["standard-kd/lenet5-half"].queries == [2000]
+
+
+def test_report_command_writes_both_files(runs: list[Path], tmp_path: Path, run_cli) -> None:
+    done = run_cli("report", *runs[:2], "--out", tmp_path / "cli-report")
+    assert (tmp_path / "cli-report" / "report.md").is_file()
+    assert (tmp_path / "cli-report" / "report.html").is_file()
+    assert "report.html" in done.stdout
+    failed = run_cli("report", runs[0], runs[0], "--out", tmp_path / "x", check=False)
+    lines = [line for line in failed.stderr.splitlines() if line.strip()]
+    assert failed.returncode == 2 and len(lines) == 1 and "seed 1 is in both" in lines[0]
