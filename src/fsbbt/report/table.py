@@ -44,4 +44,10 @@ def results_table(results: dict[str, Any]) -> Table:
 
 
 def print_results(results: dict[str, Any], console: Console | None = None) -> None:
-    (console or Console()).print(results_table(results))
+    """Print the table; piped to a file or a CI log it gets room for every column on one
+    line (rich assumes 80 columns when it cannot ask a terminal)."""
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=max(console.width, 120))
+    console.print(results_table(results))
