@@ -38,7 +38,7 @@ def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] 
 
 
 def _run_and_report(config_name: str, out: Path, overrides: list[str],
-                    device: str | None) -> None:
+                    device: str | None, jobs: int = 1) -> None:
     from fsbbt.experiment.config import load_config
     from fsbbt.experiment.runner import RESULTS_FILE, run_experiment
     from fsbbt.report.table import print_results
@@ -47,11 +47,11 @@ def _run_and_report(config_name: str, out: Path, overrides: list[str],
     config = load_config(config_name, overrides)
     distributed.init_distributed(device)
     try:
-        results = run_experiment(config, out)
+        results = run_experiment(config, out, jobs)
         if distributed.is_main_process():
             print_results(results)
             typer.echo(f"results: {out / RESULTS_FILE}; figures: {out / 'samples.png'}, "
-                       f"{out / 'curves.png'}")
+                       f"{out / 'curves.png'}, {out / 'query_efficiency.png'}")
     finally:
         distributed.shutdown_distributed()
 
@@ -64,17 +64,34 @@ def run(config: Annotated[str, typer.Argument(help="config YAML, or a preset nam
         set_: SetOption = None,
         query_budget: BudgetOption = None,
         device: DeviceOption = None,
+        jobs: Annotated[int, typer.Option(
+            "--jobs", "-j", min=1, help="seeds run side by side in this many processes")] = 1,
         quiet: QuietOption = False) -> None:
     """Train (or reuse) the teacher and run every method of CONFIG for each seed.
 
     Re-running with the same --out skips finished stages and resumes the unfinished one;
-    under `torchrun --nproc_per_node=K -m fsbbt run ...` training is data-parallel.
+    under `torchrun --nproc_per_node=K -m fsbbt run ...` training is data-parallel;
+    --jobs K runs K seeds at once in separate processes, sharing the teacher and ledger.
     """
     progress.set_quiet(quiet or progress.is_quiet())
     overrides = _overrides(seeds, data_dir, set_)
     if query_budget is not None:
         overrides.append(f"query_budget={query_budget}")
-    _run_and_report(config, out, overrides, device)
+    _run_and_report(config, out, overrides, device, jobs)
+
+
+@app.command()
+def report(runs: Annotated[list[Path], typer.Argument(help="run directories (OUT of `fsbbt run`)")],
+           out: Annotated[Path, typer.Option("--out", help="report directory (created if missing)")],
+           ) -> None:
+    """Merge runs (seeds, datasets) into report.md and a self-contained report.html.
+
+    Reads only each run's results.json and figures: no model, no retraining.
+    """
+    from fsbbt.report.build import build_report
+
+    markdown, page = build_report(runs, out)
+    typer.echo(f"report: {markdown}, {page}")
 
 
 @app.command()

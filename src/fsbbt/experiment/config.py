@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from fsbbt.errors import FsbbtError
+from fsbbt.experiment.method_spec import parse_method_entry
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -128,6 +129,27 @@ class SynthesisConfig(_Strict):
     cvae: bool = True
 
 
+class BbkdConfig(_Strict):
+    """BBKD, the active-MixUp baseline (methods/bbkd.py says which choice is whose)."""
+
+    budget: int | None = Field(None, ge=1, description="teacher queries in all, the N real "
+                               "images included; default N + synthesis.budget, FS-BBT's")
+    per_round: int = Field(10_000, ge=1, description="least-confident mixes queried per round")
+    weights: tuple[float, ...] = tuple(round(0.30 + 0.04 * i, 2) for i in range(11))
+    pool_cap: int | None = Field(100_000, ge=1, description="pool pairs scored per round (a "
+                                 "random subsample, for CPU cost); null scores the whole pool")
+    augmentation: AugmentationName = "standard"
+
+    @model_validator(mode="after")
+    def _cap_holds_a_round(self) -> BbkdConfig:
+        if not self.weights or not all(0 < w < 1 for w in self.weights):
+            raise ValueError("bbkd.weights must be a non-empty list of numbers in (0, 1)")
+        if self.pool_cap is not None and self.pool_cap < self.per_round:
+            raise ValueError(f"bbkd.pool_cap {self.pool_cap} must be at least bbkd.per_round "
+                             f"{self.per_round}")
+        return self
+
+
 class ExperimentConfig(_Strict):
     dataset: str
     data_dir: Path | None = None
@@ -142,15 +164,26 @@ class ExperimentConfig(_Strict):
     student: StudentConfig = StudentConfig()
     cvae: CvaeConfig = CvaeConfig()
     synthesis: SynthesisConfig = SynthesisConfig()
+    bbkd: BbkdConfig = BbkdConfig()
 
     @field_validator("methods")
     @classmethod
     def _method_names_have_an_arch(cls, methods: list[str]) -> list[str]:
-        for entry in methods:
-            if entry.count("/") != 1:
-                raise ValueError(f"method {entry!r} must be written METHOD/STUDENT_ARCH, "
-                                 "e.g. fsbbt/lenet5-half")
+        keys = [parse_method_entry(entry).key for entry in methods]
+        if len(set(keys)) != len(keys):
+            raise ValueError("methods lists an entry twice; give each METHOD[...]/ARCH once")
         return methods
+
+
+def config_with_overrides(config: ExperimentConfig, overrides: tuple[str, ...],
+                          source: str) -> ExperimentConfig:
+    """``config`` with ``key=value`` assignments applied (a method variant's config)."""
+    if not overrides:
+        return config
+    # only the keys the user set: a full dump would "set" every teacher key, which the
+    # teacher section refuses for kinds they do not apply to
+    return config_from_tree(config.model_dump(mode="json", exclude_unset=True), list(overrides),
+                            source)
 
 
 def _apply_override(tree: dict[str, Any], assignment: str) -> None:

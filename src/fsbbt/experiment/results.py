@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+RESULTS_FILE = "results.json"
+
 
 @dataclass(frozen=True)
 class StageResult:
@@ -21,6 +23,9 @@ class StageResult:
     synthesis_seconds: float
     train_images_per_second: float
     curve: dict[str, list[float]]
+    # [teacher queries so far, test accuracy] after each round of a method that queries in
+    # rounds (BBKD); empty for the others. Defaulted so older stage files still load.
+    query_curve: list[list[float]] = field(default_factory=list)
 
 
 @dataclass
@@ -34,6 +39,7 @@ class MethodRecord:
     synthesis_seconds: list[float] = field(default_factory=list)
     train_images_per_second: list[float] = field(default_factory=list)
     curves: list[dict[str, list[float]]] = field(default_factory=list)
+    query_curves: list[list[list[float]]] = field(default_factory=list)
 
     def add(self, stage: StageResult) -> None:
         """Append one seed's stage (run now or read back from an earlier, killed run)."""
@@ -44,15 +50,11 @@ class MethodRecord:
         self.synthesis_seconds.append(stage.synthesis_seconds)
         self.train_images_per_second.append(stage.train_images_per_second)
         self.curves.append(stage.curve)
+        self.query_curves.append(stage.query_curve)
 
     def summary(self) -> dict[str, Any]:
-        std = statistics.pstdev(self.accuracy) if len(self.accuracy) > 1 else 0.0
         summary: dict[str, Any] = {
-            "accuracy": self.accuracy,
-            "macro_f1": self.macro_f1,
-            "accuracy_mean": statistics.fmean(self.accuracy),
-            "accuracy_std": std,
-            "macro_f1_mean": statistics.fmean(self.macro_f1),
+            **score_summary(self.accuracy, self.macro_f1),
             "teacher_queries": max(self.teacher_queries),
             "seconds": self.seconds,
             "train_images_per_second": self.train_images_per_second,
@@ -60,7 +62,21 @@ class MethodRecord:
         }
         if any(self.synthesis_seconds):
             summary["synthesis_seconds"] = self.synthesis_seconds
+        if any(self.query_curves):
+            summary["query_curves"] = self.query_curves
         return summary
+
+
+def score_summary(accuracy: list[float], macro_f1: list[float]) -> dict[str, Any]:
+    """Per-seed scores and their mean ± population std, as results.json (and a merged
+    report) hold them."""
+    return {
+        "accuracy": accuracy,
+        "macro_f1": macro_f1,
+        "accuracy_mean": statistics.fmean(accuracy),
+        "accuracy_std": statistics.pstdev(accuracy) if len(accuracy) > 1 else 0.0,
+        "macro_f1_mean": statistics.fmean(macro_f1),
+    }
 
 
 def write_json_atomically(path: Path, payload: dict[str, Any]) -> None:

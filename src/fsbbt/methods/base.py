@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from fsbbt import progress
+from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.models import build_classifier
 from fsbbt.teacher import QueryOracle
@@ -68,6 +70,8 @@ class MethodOutcome:
     # kind ("real", "mixup", "cvae") → (uint8 images, teacher's top-1 label), for the sample grid
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     extra_seconds: dict[str, float] = field(default_factory=dict)
+    # (teacher queries so far, test accuracy) per round, for methods that query in rounds
+    query_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
 def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
@@ -90,3 +94,27 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
                              description=description, evaluate=context.test_accuracy,
                              eval_every=eval_every, checkpoint=context.stage_checkpoint)
     return student, history
+
+
+def synthetic_images_within_budget(context: MethodContext, wanted: int, what: str) -> int:
+    """How many images beyond the N few ones a method may query for one seed: ``wanted``,
+    shrunk so that every seed's N + that many fit ``query_budget``.
+
+    Decided from the config alone, never from what the ledger already holds, so a resumed
+    run builds exactly the set the interrupted one was building.
+    """
+    config = context.config
+    query_budget = context.oracle.budget
+    if query_budget is None:
+        return wanted
+    per_seed = query_budget // len(config.seeds)
+    fewshot_count = len(context.fewshot.images_uint8)
+    if per_seed < fewshot_count:
+        raise FsbbtError(f"query budget {query_budget} cannot label the {fewshot_count} few "
+                         f"images for each of {len(config.seeds)} seed(s); raise --query-budget "
+                         f"to at least {fewshot_count * len(config.seeds)}")
+    fitted = min(wanted, per_seed - fewshot_count)
+    if fitted < wanted:
+        progress.status(f"query budget {query_budget}: {what} shrunk from {wanted} to "
+                        f"{fitted} images so N + M = {fewshot_count + fitted} per seed fits")
+    return fitted

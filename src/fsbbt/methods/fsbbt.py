@@ -6,14 +6,19 @@ and the config, so it is built once per seed and shared by every student size.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from fsbbt import progress
-from fsbbt.errors import FsbbtError
-from fsbbt.methods.base import MethodContext, MethodOutcome, train_student
+from fsbbt.methods.base import (
+    MethodContext,
+    MethodOutcome,
+    synthetic_images_within_budget,
+    train_student,
+)
 from fsbbt.synth import CvaeRecipe, mixup_from_fewshot, sample_cvae, train_cvae
 
 SHARED_KEY = "fsbbt-synthetic-set"
@@ -30,35 +35,12 @@ class SyntheticSet:
     seconds: float
 
 
-def synthetic_budget_within_queries(context: MethodContext) -> int:
-    """M, shrunk so that every seed's N + M images fit the query budget.
-
-    Decided from the config alone, never from what the ledger already holds, so a resumed
-    run builds exactly the synthetic set the interrupted one was building.
-    """
-    config = context.config
-    configured = config.synthesis.budget
-    query_budget = context.oracle.budget
-    if query_budget is None:
-        return configured
-    per_seed = query_budget // len(config.seeds)
-    fewshot_count = len(context.fewshot.images_uint8)
-    if per_seed < fewshot_count:
-        raise FsbbtError(f"query budget {query_budget} cannot label the {fewshot_count} few "
-                         f"images for each of {len(config.seeds)} seed(s); raise --query-budget "
-                         f"to at least {fewshot_count * len(config.seeds)}")
-    fitted = min(configured, per_seed - fewshot_count)
-    if fitted < configured:
-        progress.status(f"query budget {query_budget}: synthetic set shrunk from {configured} to "
-                        f"{fitted} images so N + M = {fewshot_count + fitted} per seed fits")
-    return fitted
-
-
 def build_synthetic_set(context: MethodContext) -> SyntheticSet:
     """Steps 1-5: query X, train the CVAE on the teacher's labels, MixUp, sample, query."""
     started = time.perf_counter()
     config = context.config
-    synthetic_budget = synthetic_budget_within_queries(context)
+    synthetic_budget = synthetic_images_within_budget(context, config.synthesis.budget,
+                                                      "synthetic set")
     fewshot_images = context.fewshot.images_uint8
     fewshot_probs = context.oracle.query(fewshot_images, "label the few images")
     teacher_labels = fewshot_probs.argmax(axis=1)
@@ -104,10 +86,21 @@ def _samples_by_kind(synthetic: SyntheticSet) -> dict[str, tuple[np.ndarray, np.
     return samples
 
 
+def _shared_key(context: MethodContext) -> str:
+    """The cache key of a synthetic set: what it is built from, so that a method variant
+    changing the synthesis (``fsbbt[synthesis.budget=4800]``) gets its own set, while
+    variants changing only the student share one."""
+    config = context.config
+    recipe = {"synthesis": config.synthesis.model_dump(mode="json"),
+              "cvae": config.cvae.model_dump(mode="json")}
+    return f"{SHARED_KEY}:{json.dumps(recipe, sort_keys=True)}"
+
+
 def run_fsbbt(context: MethodContext, arch: str) -> MethodOutcome:
-    if SHARED_KEY not in context.shared:
-        context.shared[SHARED_KEY] = build_synthetic_set(context)
-    synthetic: SyntheticSet = context.shared[SHARED_KEY]
+    key = _shared_key(context)
+    if key not in context.shared:
+        context.shared[key] = build_synthetic_set(context)
+    synthetic: SyntheticSet = context.shared[key]
     student, history = train_student(context, arch, synthetic.images_uint8,
                                      synthetic.teacher_probs, f"fsbbt/{arch}")
     return MethodOutcome(student, history, teacher_queries=len(synthetic.images_uint8),

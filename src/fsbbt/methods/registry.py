@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from fsbbt.errors import FsbbtError
 from fsbbt.methods.base import MethodContext, MethodOutcome
+from fsbbt.methods.bbkd import run_bbkd
 from fsbbt.methods.fsbbt import run_fsbbt
 from fsbbt.methods.standard_kd import run_standard_kd
 from fsbbt.methods.student_alone import run_student_alone
@@ -16,6 +17,7 @@ METHODS: dict[str, MethodRecipe] = {
     "student-alone": run_student_alone,
     "standard-kd": run_standard_kd,
     "fsbbt": run_fsbbt,
+    "bbkd": run_bbkd,
 }
 
 

@@ -1,4 +1,5 @@
-"""PNG figures of a run: what the student was taught on, and how training went.
+"""PNG figures of a run: what the student was taught on, how training went, and what
+each teacher query bought.
 
 Figures are drawn from results.json and the sample arrays only, never from a model,
 so a report can be redrawn without retraining.
@@ -6,6 +7,7 @@ so a report can be redrawn without retraining.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,91 @@ def plot_training_curves(results: dict[str, Any], path: Path) -> None:
             axis.legend(fontsize=8)
     figure.suptitle(f"{results['dataset']}, N = {results['n_fewshot']}, seed "
                     f"{results['seeds'][0]}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+QUERY_EFFICIENCY_FILE = "query_efficiency.png"
+# a variant that only moves the query budget is a point on its method's curve; other
+# variants (sampling, τ, ...) are ablations and stay in the table
+_BUDGET_KEYS = ("synthesis.budget", "bbkd.budget")
+
+
+@dataclass(frozen=True)
+class QuerySeries:
+    """One line of the query-efficiency figure: accuracy (mean, std over seeds) per query count."""
+
+    label: str
+    queries: list[float]
+    accuracy_mean: list[float]
+    accuracy_std: list[float]
+
+
+def _round_points(curves: list[list[list[float]]]) -> QuerySeries | None:
+    """Mean ± std over seeds of per-round (queries, accuracy) points, rounds aligned."""
+    rounds = min((len(curve) for curve in curves), default=0)
+    if rounds == 0:
+        return None
+    points = np.asarray([curve[:rounds] for curve in curves], dtype=np.float64)
+    return QuerySeries("", list(points[:, :, 0].mean(axis=0)), list(points[:, :, 1].mean(axis=0)),
+                       list(points[:, :, 1].std(axis=0)))
+
+
+def query_efficiency_series(results: dict[str, Any]) -> list[QuerySeries]:
+    """The lines of the figure, from results.json alone.
+
+    A method that queries in rounds (BBKD) gives its per-round points; every other method
+    gives one point (its queries, its accuracy), and points of one method/student that
+    differ only in their budget (``fsbbt[synthesis.budget=...]``) join into a line.
+    """
+    from fsbbt.experiment.method_spec import parse_method_entry
+
+    families: dict[str, list[tuple[float, float, float]]] = {}
+    series: list[QuerySeries] = []
+    for key, summary in results["methods"].items():
+        spec = parse_method_entry(key)
+        if not all(o.split("=", 1)[0] in _BUDGET_KEYS for o in spec.overrides):
+            continue
+        rounds = _round_points(summary.get("query_curves") or [])
+        if rounds is not None:
+            series.append(QuerySeries(key, rounds.queries, rounds.accuracy_mean,
+                                      rounds.accuracy_std))
+            continue
+        family = f"{spec.method}/{spec.arch}"
+        families.setdefault(family, []).append(
+            (float(summary["teacher_queries"]), summary["accuracy_mean"],
+             summary["accuracy_std"]))
+    for family, points in families.items():
+        points.sort()
+        series.append(QuerySeries(family, [p[0] for p in points], [p[1] for p in points],
+                                  [p[2] for p in points]))
+    return series
+
+
+def plot_query_efficiency(results: dict[str, Any], path: Path) -> None:
+    """Student test accuracy against teacher queries, every method on the same axes.
+
+    A method that asks nothing (Student-Alone) and the teacher are horizontal lines.
+    """
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for line in query_efficiency_series(results):
+        mean = 100 * np.asarray(line.accuracy_mean)
+        if line.queries == [0.0]:
+            axis.axhline(mean[0], linestyle=":", color="grey", linewidth=1.2,
+                         label=f"{line.label} (no queries)")
+            continue
+        axis.errorbar(line.queries, mean, yerr=100 * np.asarray(line.accuracy_std),
+                      marker="o", markersize=4, capsize=3, label=line.label)
+    if results["teacher"]["test_accuracy"] is not None:
+        axis.axhline(100 * results["teacher"]["test_accuracy"], color="black", linestyle="--",
+                     linewidth=1, label=f"teacher {results['teacher']['arch']}")
+    axis.set(xlabel="teacher queries (images labelled)", ylabel="student test accuracy (%)",
+             title=f"{results['dataset']}, N = {results['n_fewshot']}: accuracy per query "
+                   f"(mean ± std over {len(results['seeds'])} seed(s))")
+    axis.grid(alpha=0.3)
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -6,6 +6,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fsbbt.report.paper import paper_accuracy
@@ -35,7 +36,8 @@ def results_table(results: dict[str, Any]) -> Table:
         if len(seeds) > 1:
             accuracy += f" ± {100 * summary['accuracy_std']:.2f}"
         seconds = sum(summary["seconds"]) / len(summary["seconds"])
-        table.add_row(key, accuracy, _percent(summary["macro_f1_mean"]),
+        # escaped: a variant's [key=value] would otherwise be read as rich markup
+        table.add_row(escape(key), accuracy, _percent(summary["macro_f1_mean"]),
                       f"{summary['teacher_queries']:,}", f"{seconds:.1f}",
                       "—" if paper is None else f"{paper:.2f}")
     return table

@@ -96,6 +96,15 @@ class QueryOracle:
             raise FsbbtError(f"images sent to the teacher must be uint8 {self.input_shape}, got "
                              f"{images_uint8.dtype} {images_uint8.shape[1:]}")
         keys = image_keys(images_uint8)
+        with self.ledger.exclusive():
+            answers = self._answer(images_uint8, keys, description)
+        if not keys:
+            return np.zeros((0, self.num_classes), np.float32)
+        return np.stack([answers[k] for k in keys])
+
+    def _answer(self, images_uint8: np.ndarray, keys: list[str],
+                description: str) -> dict[str, np.ndarray]:
+        """Key → answer for every distinct image: from the ledger, else from the teacher."""
         first_index: dict[str, int] = {}
         for i, key in enumerate(keys):
             first_index.setdefault(key, i)
@@ -119,9 +128,7 @@ class QueryOracle:
                 answers.update(zip(batch_keys, probs, strict=True))
                 self.queries_sent += len(batch)
                 query_bar.advance(len(batch))
-        if not keys:
-            return np.zeros((0, self.num_classes), np.float32)
-        return np.stack([answers[k] for k in keys])
+        return answers
 
     def _check_budget(self, unseen_count: int) -> None:
         if self.budget is None or unseen_count == 0:

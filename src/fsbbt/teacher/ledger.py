@@ -10,7 +10,10 @@ ledger lives in memory (library use, no run directory).
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +91,25 @@ class QueryLedger:
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO answers VALUES (?, ?)", rows)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the ledger alone while one query looks up, checks the budget and stores.
+
+        Seeds running in several processes (``fsbbt run --jobs``) share one ledger file.
+        Without this, two of them could both see the same image missing, or both see
+        room left in the budget, and pay twice or overspend. An advisory lock on a file
+        beside the ledger makes the query one step; a memory ledger needs none.
+        """
+        if self.path is None:
+            yield
+            return
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
         self._db.close()

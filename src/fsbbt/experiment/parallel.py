@@ -1,0 +1,76 @@
+"""``fsbbt run --jobs K``: independent seeds in K worker processes.
+
+Seeds share nothing but the teacher and the ledger, so they can train side by side
+when cores allow. The runner trains (or finds) the teacher before the fan-out; each
+worker loads that saved teacher, opens the run's SQLite ledger (WAL mode: several
+processes may write) and runs one seed's stages with ``cores // K`` torch threads.
+The ledger's lock makes each query's budget check and its answers one step across
+processes (:meth:`~fsbbt.teacher.ledger.QueryLedger.exclusive`), so the budget holds
+and no image is paid for twice. Workers are spawned, not forked: a forked child would
+inherit torch's thread pool and the parent's open SQLite connection.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fsbbt import progress
+from fsbbt.data import load_dataset
+from fsbbt.experiment.config import ExperimentConfig
+from fsbbt.experiment.results import StageResult
+from fsbbt.experiment.seed_run import Samples, plan_methods, run_seed
+from fsbbt.teacher import QueryOracle
+from fsbbt.teacher.blackbox import teacher_fingerprint
+from fsbbt.teacher.factory import build_teacher
+from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
+
+SeedOutcome = tuple[dict[str, StageResult], Samples | None]
+
+
+def available_cores() -> int:
+    """Cores this process may use (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _seed_worker(config_tree: dict[str, Any], out_dir: str, seed: int, threads: int,
+                 quiet: bool) -> tuple[SeedOutcome, dict[str, int | None]]:
+    """One seed in a worker process: the same code path as a seed run in-process."""
+    torch.set_num_threads(threads)
+    progress.set_quiet(quiet)
+    config = ExperimentConfig.model_validate(config_tree)
+    run_dir = Path(out_dir)
+    dataset = load_dataset(config.dataset, config.data_dir)
+    teacher = build_teacher(config.teacher, dataset, run_dir)  # the saved one, not retrained
+    ledger = QueryLedger(run_dir / LEDGER_FILE, teacher_fingerprint(teacher),
+                         dataset.num_classes)
+    oracle = QueryOracle(teacher, config.query_batch_size, ledger, config.query_budget)
+    try:
+        outcome = run_seed(plan_methods(config), dataset, oracle, seed, run_dir)
+    finally:
+        ledger.close()
+    return outcome, oracle.usage()
+
+
+def run_seeds_in_processes(config: ExperimentConfig, out_dir: Path, jobs: int
+                           ) -> tuple[list[SeedOutcome], list[dict[str, int | None]]]:
+    """Every seed of ``config`` across ``jobs`` processes; outcomes in seed order."""
+    threads = max(1, available_cores() // jobs)
+    progress.status(f"running {len(config.seeds)} seeds in {jobs} processes, {threads} torch "
+                    f"thread(s) each")
+    # only the keys the user set: a full dump would set teacher keys its kind refuses
+    tree = config.model_dump(mode="json", exclude_unset=True)
+    with ProcessPoolExecutor(max_workers=jobs,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_seed_worker, tree, str(out_dir), seed, threads,
+                               progress.is_quiet()) for seed in config.seeds]
+        finished = [future.result() for future in futures]
+    return [outcome for outcome, _ in finished], [usage for _, usage in finished]

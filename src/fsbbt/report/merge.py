@@ -1,0 +1,98 @@
+"""Merge the results.json of several runs into one results dict per dataset.
+
+Seeds of one dataset may have run in different run directories (one per seed, or a
+second run adding seeds); a report treats them as one experiment. Only results.json is
+read: no model, no ledger, so a report is rebuilt in seconds without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fsbbt.errors import FsbbtError
+from fsbbt.experiment.results import RESULTS_FILE, score_summary
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """A run's results.json, or a one-line error saying which run is unusable."""
+    path = run_dir / RESULTS_FILE
+    try:
+        results = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FsbbtError(f"{path} does not exist; give run directories written by "
+                         "`fsbbt run`") from None
+    except ValueError as exc:
+        raise FsbbtError(f"{path} is not valid JSON ({exc}); re-run or remove that run") from exc
+    for key in ("dataset", "n_fewshot", "seeds", "teacher", "methods"):
+        if key not in results:
+            raise FsbbtError(f"{path} has no {key!r}; it was not written by `fsbbt run`")
+    return results
+
+
+def _per_seed(results: dict[str, Any], key: str) -> dict[int, dict[str, Any]]:
+    """seed → that seed's numbers of method ``key`` in one run."""
+    summary = results["methods"][key]
+    seeds = summary.get("seeds", results["seeds"])
+    curves = summary.get("query_curves") or [[] for _ in seeds]
+    return {seed: {"accuracy": summary["accuracy"][i], "macro_f1": summary["macro_f1"][i],
+                   "seconds": summary["seconds"][i], "query_curve": curves[i]}
+            for i, seed in enumerate(seeds)}
+
+
+def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One results dict per dataset (first-seen order), each method's seeds pooled.
+
+    A seed of a method found in two runs is refused rather than counted twice; runs of one
+    dataset must agree on N. Runs whose teachers differ are merged, and every teacher
+    accuracy is kept (``test_accuracies``) so the report can say so.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    seeds_seen: dict[tuple[str, str, int], Path] = {}
+    for run_dir, results in runs:
+        dataset = results["dataset"]
+        target = merged.setdefault(dataset, {
+            "dataset": dataset, "n_fewshot": results["n_fewshot"], "runs": [], "seeds": [],
+            "teacher": {"arch": results["teacher"]["arch"], "test_accuracies": []},
+            "queries_sent": 0, "per_seed": {}, "teacher_queries": {}})
+        if target["n_fewshot"] != results["n_fewshot"]:
+            raise FsbbtError(f"runs of {dataset} differ in N ({target['n_fewshot']} and "
+                             f"{results['n_fewshot']} in {run_dir}); report them separately")
+        target["runs"].append(str(run_dir))
+        accuracy = results["teacher"]["test_accuracy"]
+        if accuracy is not None and accuracy not in target["teacher"]["test_accuracies"]:
+            target["teacher"]["test_accuracies"].append(accuracy)
+        target["queries_sent"] += (results.get("queries") or {}).get("sent") or 0
+        for key in results["methods"]:
+            for seed, numbers in _per_seed(results, key).items():
+                if (dataset, key, seed) in seeds_seen:
+                    raise FsbbtError(f"{dataset} {key} seed {seed} is in both "
+                                     f"{seeds_seen[dataset, key, seed]} and {run_dir}; give "
+                                     "each seed's run once")
+                seeds_seen[dataset, key, seed] = run_dir
+                target["per_seed"].setdefault(key, {})[seed] = numbers
+            target["teacher_queries"][key] = max(target["teacher_queries"].get(key, 0),
+                                                 results["methods"][key]["teacher_queries"])
+            target["seeds"] = sorted(set(target["seeds"]) | set(results["seeds"]))
+    return [_as_results(target) for target in merged.values()]
+
+
+def _as_results(target: dict[str, Any]) -> dict[str, Any]:
+    """The pooled numbers in results.json's shape (each method also lists its seeds)."""
+    methods = {}
+    for key, by_seed in target["per_seed"].items():
+        seeds = sorted(by_seed)
+        rows = [by_seed[seed] for seed in seeds]
+        summary = score_summary([r["accuracy"] for r in rows], [r["macro_f1"] for r in rows])
+        summary.update(seeds=seeds, seconds=[r["seconds"] for r in rows],
+                       teacher_queries=target["teacher_queries"][key])
+        if any(r["query_curve"] for r in rows):
+            summary["query_curves"] = [r["query_curve"] for r in rows]
+        methods[key] = summary
+    accuracies = target["teacher"]["test_accuracies"]
+    teacher = {"arch": target["teacher"]["arch"], "test_accuracies": accuracies,
+               "test_accuracy": sum(accuracies) / len(accuracies) if accuracies else None}
+    return {"dataset": target["dataset"], "n_fewshot": target["n_fewshot"],
+            "seeds": target["seeds"], "runs": target["runs"], "teacher": teacher,
+            "queries_sent": target["queries_sent"], "methods": methods}
