@@ -50,7 +50,7 @@ def plan_methods(config: ExperimentConfig) -> list[PlannedMethod]:
             raise FsbbtError(f"unknown student architecture {spec.arch!r} in method {entry!r}; "
                              f"choose one of {', '.join(sorted(CLASSIFIERS))}")
         variant = config_with_overrides(config, spec.overrides, f"method {entry}")
-        plans.append(PlannedMethod(spec, variant, config_fingerprint(variant)))
+        plans.append(PlannedMethod(spec, variant, config_fingerprint(variant, spec.method)))
     return plans
 
 

@@ -18,18 +18,34 @@ import numpy as np
 
 from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.experiment.results import StageResult, write_json_atomically
+from fsbbt.methods.registry import BUDGETED_METHODS, CONFIG_SECTIONS_READ
 
 STAGES_DIR = "stages"
 CHECKPOINTS_DIR = "checkpoints"
-# Keys that choose which stages run, not how a stage trains: changing them keeps stages.
-_NOT_IN_FINGERPRINT = {"seeds", "methods", "data_dir", "curve_points"}
+# Keys that choose which stages run or how answers travel, not what a stage computes.
+_NOT_IN_FINGERPRINT = {"seeds", "methods", "data_dir", "curve_points", "query_batch_size",
+                       "query_budget"}
+_SECTIONS = {"teacher", "student", "cvae", "synthesis", "bbkd"}
 
 
-def config_fingerprint(config: ExperimentConfig) -> str:
-    """A short hash of every setting that changes what a stage computes."""
-    settings = {k: v for k, v in config.model_dump(mode="json").items()
-                if k not in _NOT_IN_FINGERPRINT}
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+def config_fingerprint(config: ExperimentConfig, method: str) -> str:
+    """A short hash of every setting that changes what ``method``'s stage computes.
+
+    Only the sections the method reads count (``CONFIG_SECTIONS_READ``), and keys left
+    at their defaults are omitted, so a release that adds a config key with a default
+    does not invalidate finished stages. The query budget counts for the methods it
+    shrinks, together with the number of seeds that share it.
+    """
+    settings = config.model_dump(mode="json", exclude_defaults=True)
+    sections_read = set(CONFIG_SECTIONS_READ[method])
+    relevant = {key: value for key, value in settings.items()
+                if key not in _NOT_IN_FINGERPRINT
+                and (key not in _SECTIONS or key in sections_read)}
+    relevant["dataset"] = config.dataset
+    relevant["n_fewshot"] = config.n_fewshot
+    if method in BUDGETED_METHODS and config.query_budget is not None:
+        relevant["query_budget"] = [config.query_budget, len(config.seeds)]
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Stage:

@@ -20,6 +20,18 @@ METHODS: dict[str, MethodRecipe] = {
     "bbkd": run_bbkd,
 }
 
+# The config sections each method reads, besides the run-wide keys (dataset, N, ...).
+# A finished stage stays valid when only other sections change: adding BBKD settings to
+# a run does not send its finished FS-BBT stages back to training.
+CONFIG_SECTIONS_READ: dict[str, tuple[str, ...]] = {
+    "student-alone": ("student",),
+    "standard-kd": ("student", "teacher"),
+    "fsbbt": ("student", "teacher", "cvae", "synthesis"),
+    "bbkd": ("student", "teacher", "synthesis", "bbkd"),
+}
+# Methods whose synthetic set shrinks to each seed's share of query_budget.
+BUDGETED_METHODS = frozenset({"fsbbt", "bbkd"})
+
 
 def get_method(name: str) -> MethodRecipe:
     """The recipe ``run(context, arch) -> MethodOutcome`` registered as ``name``."""

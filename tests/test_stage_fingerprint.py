@@ -1,0 +1,49 @@
+"""Which config changes send a finished stage back to training, and which keep it."""
+
+from __future__ import annotations
+
+from fsbbt.experiment.config import load_config
+from fsbbt.experiment.stages import config_fingerprint
+
+
+def _fingerprints(*overrides: str) -> dict[str, str]:
+    config = load_config("digits", list(overrides))
+    return {method: config_fingerprint(config, method)
+            for method in ("student-alone", "standard-kd", "fsbbt", "bbkd")}
+
+
+def test_a_stage_depends_only_on_the_sections_its_method_reads() -> None:
+    base = _fingerprints()
+    cvae_changed = _fingerprints("cvae.epochs=7")
+    assert cvae_changed["fsbbt"] != base["fsbbt"]
+    assert {m: cvae_changed[m] for m in ("student-alone", "standard-kd", "bbkd")} == {
+        m: base[m] for m in ("student-alone", "standard-kd", "bbkd")}
+
+    bbkd_changed = _fingerprints("bbkd.per_round=500")
+    assert bbkd_changed["bbkd"] != base["bbkd"] and bbkd_changed["fsbbt"] == base["fsbbt"]
+
+    teacher_changed = _fingerprints("teacher.epochs=3")
+    assert teacher_changed["student-alone"] == base["student-alone"]
+    assert teacher_changed["standard-kd"] != base["standard-kd"]
+
+    student_changed = _fingerprints("student.epochs=3")
+    assert all(student_changed[m] != base[m] for m in base)
+
+
+def test_keys_that_only_choose_stages_or_transport_keep_every_stage() -> None:
+    base = _fingerprints()
+    assert _fingerprints("seeds=[1,2,3]", "curve_points=2", "query_batch_size=7",
+                         "methods=[fsbbt/lenet5]") == base
+
+
+def test_the_query_budget_counts_only_where_it_shrinks_the_synthetic_set() -> None:
+    base = _fingerprints()
+    budgeted = _fingerprints("query_budget=100000")
+    assert budgeted["fsbbt"] != base["fsbbt"] and budgeted["bbkd"] != base["bbkd"]
+    assert budgeted["student-alone"] == base["student-alone"]
+    # the per-seed share depends on how many seeds split the budget
+    assert _fingerprints("query_budget=100000", "seeds=[1,2]")["fsbbt"] != budgeted["fsbbt"]
+
+
+def test_setting_a_key_to_its_default_keeps_the_stage() -> None:
+    assert _fingerprints("synthesis.threshold=0.05") == _fingerprints()
