@@ -21,6 +21,7 @@ class StageResult:
     synthesis_seconds: float
     train_images_per_second: float
     curve: dict[str, list[float]]
+    cvae_seconds: float = 0.0  # part of synthesis_seconds; absent from older stage files
 
 
 @dataclass
@@ -32,6 +33,7 @@ class MethodRecord:
     teacher_queries: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     synthesis_seconds: list[float] = field(default_factory=list)
+    cvae_seconds: list[float] = field(default_factory=list)
     train_images_per_second: list[float] = field(default_factory=list)
     curves: list[dict[str, list[float]]] = field(default_factory=list)
 
@@ -42,6 +44,7 @@ class MethodRecord:
         self.teacher_queries.append(stage.teacher_queries)
         self.seconds.append(stage.seconds)
         self.synthesis_seconds.append(stage.synthesis_seconds)
+        self.cvae_seconds.append(stage.cvae_seconds)
         self.train_images_per_second.append(stage.train_images_per_second)
         self.curves.append(stage.curve)
 
@@ -60,6 +63,8 @@ class MethodRecord:
         }
         if any(self.synthesis_seconds):
             summary["synthesis_seconds"] = self.synthesis_seconds
+        if any(self.cvae_seconds):
+            summary["cvae_seconds"] = self.cvae_seconds
         return summary
 
 

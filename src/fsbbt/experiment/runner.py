@@ -24,7 +24,7 @@ from fsbbt.teacher import LocalTeacher, QueryOracle
 from fsbbt.teacher.blackbox import teacher_fingerprint
 from fsbbt.teacher.factory import build_teacher
 from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
-from fsbbt.train import TrainHistory, distributed, evaluate_classifier
+from fsbbt.train import TrainHistory, distributed, evaluate_classifier, precision
 from fsbbt.train.distributed import RankZeroOracle
 
 RESULTS_FILE = "results.json"
@@ -61,13 +61,15 @@ def _teacher_summary(teacher: object, config: ExperimentConfig) -> dict[str, Any
     """A teacher fsbbt trained or saved knows its test accuracy; measuring any other
     teacher's would cost queries, so it is left out (None)."""
     if isinstance(teacher, LocalTeacher):
-        return {"arch": teacher.metadata.arch, "test_accuracy": teacher.metadata.test_accuracy}
+        return {"arch": teacher.metadata.arch, "test_accuracy": teacher.metadata.test_accuracy,
+                "train_seconds": teacher.metadata.train_seconds}
     return {"arch": config.teacher.resolved_kind, "test_accuracy": None}
 
 
 def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
     """Run every method of ``config`` for every seed; write and return the results."""
     method_pairs = check_methods(config)
+    precision.configure(config.precision)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(config.dataset, config.data_dir)
     teacher = build_teacher(config.teacher, dataset, out_dir)
@@ -117,6 +119,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
                 accuracy=scores.accuracy, macro_f1=scores.macro_f1,
                 teacher_queries=outcome.teacher_queries, seconds=round(seconds, 2),
                 synthesis_seconds=round(outcome.extra_seconds.get("synthesis", 0.0), 2),
+                cvae_seconds=round(outcome.extra_seconds.get("cvae", 0.0), 2),
                 train_images_per_second=round(outcome.history.images_per_second, 1),
                 curve=training_curve(outcome.history))
             records[key].add(result)
@@ -136,7 +139,8 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
         "config": config.model_dump(mode="json"),
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "processes": distributed.current().world_size},
+                    "processes": distributed.current().world_size,
+                    "precision": precision.mode_for(distributed.current().device).name},
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if not distributed.is_main_process():

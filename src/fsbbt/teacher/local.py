@@ -34,6 +34,9 @@ class TeacherMetadata:
     test_accuracy: float
     epochs: int
     seed: int
+    # wall time of the training run that produced it (of the epochs run in the last
+    # process, if it was resumed); None for teachers saved before this was recorded
+    train_seconds: float | None = None
 
 
 def save_teacher(model: nn.Module, metadata: TeacherMetadata, directory: Path) -> None:

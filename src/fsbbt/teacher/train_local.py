@@ -17,6 +17,7 @@ from fsbbt.experiment.config import TeacherConfig
 from fsbbt.models import build_classifier
 from fsbbt.teacher.local import METADATA_FILE, TeacherMetadata, read_metadata, save_teacher
 from fsbbt.train import TrainRecipe, distributed, evaluate_classifier, fit_classifier
+from fsbbt.train.augment import geometry_for
 from fsbbt.train.tensors import one_hot
 
 CHECKPOINT_FILE = "teacher.ckpt"
@@ -26,9 +27,12 @@ def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Pat
     """Train ``settings.arch`` on all of ``dataset``'s training split, evaluate, save."""
     torch.manual_seed(settings.seed)
     model = build_classifier(settings.arch, dataset.input_shape, dataset.num_classes)
-    recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr)
+    recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                         augmentation=settings.augmentation,
+                         geometry=geometry_for(settings.geometry, dataset.input_shape[0]),
+                         lr_schedule=settings.lr_schedule)
     checkpoint = directory / CHECKPOINT_FILE  # a killed teacher training resumes from here
-    fit_classifier(model, dataset.train_images, one_hot(dataset.train_labels, dataset.num_classes),
+    history = fit_classifier(model, dataset.train_images, one_hot(dataset.train_labels, dataset.num_classes),
                    recipe, seed=settings.seed, description=f"teacher {settings.arch}",
                    checkpoint=checkpoint)
     scores = evaluate_classifier(model, dataset.test_images, dataset.test_labels,
@@ -36,7 +40,7 @@ def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Pat
     metadata = TeacherMetadata(arch=settings.arch, dataset=dataset.name,
                                input_shape=dataset.input_shape, class_names=dataset.class_names,
                                test_accuracy=scores.accuracy, epochs=settings.epochs,
-                               seed=settings.seed)
+                               seed=settings.seed, train_seconds=round(history.seconds, 1))
     if distributed.is_main_process():
         save_teacher(model, metadata, directory)
         checkpoint.unlink(missing_ok=True)
