@@ -22,6 +22,7 @@ class StageResult:
     train_images_per_second: float
     curve: dict[str, list[float]]
     cvae_seconds: float = 0.0  # part of synthesis_seconds; absent from older stage files
+    train_seconds: float = 0.0  # the student's training loop alone
 
 
 @dataclass
@@ -34,6 +35,7 @@ class MethodRecord:
     seconds: list[float] = field(default_factory=list)
     synthesis_seconds: list[float] = field(default_factory=list)
     cvae_seconds: list[float] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
     train_images_per_second: list[float] = field(default_factory=list)
     curves: list[dict[str, list[float]]] = field(default_factory=list)
 
@@ -45,6 +47,7 @@ class MethodRecord:
         self.seconds.append(stage.seconds)
         self.synthesis_seconds.append(stage.synthesis_seconds)
         self.cvae_seconds.append(stage.cvae_seconds)
+        self.train_seconds.append(stage.train_seconds)
         self.train_images_per_second.append(stage.train_images_per_second)
         self.curves.append(stage.curve)
 
@@ -58,6 +61,7 @@ class MethodRecord:
             "macro_f1_mean": statistics.fmean(self.macro_f1),
             "teacher_queries": max(self.teacher_queries),
             "seconds": self.seconds,
+            "train_seconds": self.train_seconds,
             "train_images_per_second": self.train_images_per_second,
             "curves": self.curves,
         }

@@ -120,6 +120,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path) -> dict[str, Any]:
                 teacher_queries=outcome.teacher_queries, seconds=round(seconds, 2),
                 synthesis_seconds=round(outcome.extra_seconds.get("synthesis", 0.0), 2),
                 cvae_seconds=round(outcome.extra_seconds.get("cvae", 0.0), 2),
+                train_seconds=round(outcome.history.seconds, 2),
                 train_images_per_second=round(outcome.history.images_per_second, 1),
                 curve=training_curve(outcome.history))
             records[key].add(result)

@@ -18,6 +18,7 @@ from torch import nn
 from fsbbt.errors import FsbbtError
 from fsbbt.models import build_classifier
 from fsbbt.train.evaluate import predict_probabilities
+from fsbbt.train.precision import FP32
 
 WEIGHTS_FILE = "teacher.pt"
 METADATA_FILE = "teacher.json"
@@ -92,4 +93,6 @@ class LocalTeacher:
         self.fingerprint = f"local:{file_fingerprint(directory / WEIGHTS_FILE)}"
 
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
-        return predict_probabilities(self._model, images_uint8)
+        """Float32 answers whatever the run's precision: they are data the ledger keeps,
+        and must not depend on which machine (bf16 or not) computed them."""
+        return predict_probabilities(self._model, images_uint8, mode=FP32)

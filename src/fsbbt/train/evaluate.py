@@ -14,14 +14,18 @@ from fsbbt.train.tensors import uint8_to_float
 
 
 @torch.no_grad()
-def predict_probabilities(model: nn.Module, images_uint8: np.ndarray,
-                          batch_size: int = 1024) -> np.ndarray:
-    """Softmax outputs for a uint8 N×C×H×W array, in eval mode, batch by batch, in this
-    process's precision (the softmax itself in float32)."""
+def predict_probabilities(model: nn.Module, images_uint8: np.ndarray, batch_size: int = 1024,
+                          mode: precision.ComputeMode | None = None) -> np.ndarray:
+    """Softmax outputs for a uint8 N×C×H×W array, in eval mode, batch by batch.
+
+    ``mode`` defaults to this process's precision (the softmax itself is float32);
+    callers whose outputs are kept as data (a teacher's answers) or compared with an
+    exported float32 file pass :data:`~fsbbt.train.precision.FP32`.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device  # a GPU model mid-training is evaluated in place
-    mode = precision.mode_for(device)
+    mode = mode or precision.mode_for(device)
     outputs = []
     for start in range(0, len(images_uint8), batch_size):
         batch = uint8_to_float(images_uint8[start:start + batch_size]).to(device)
