@@ -16,8 +16,8 @@ class AlexNet(nn.Module):
     the 1st, 2nd and 5th (before their BN); then FC → ReLU → dropout 0.5 → BN twice, FC C.
 
     The pools are unpadded (Keras' default "valid"), so 32 → 15 → 7 → 3 and the first
-    dense layer sees filters[4]·3·3 features. BN layers get Keras' momentum and epsilon
-    from :func:`~fsbbt.models.init.keras_initialise`.
+    dense layer sees filters[4]·3·3 features. BN layers get Keras' epsilon from
+    :func:`~fsbbt.models.init.keras_initialise`.
     """
 
     def __init__(self, in_channels: int, num_classes: int, image_size: int = 32,
