@@ -1,9 +1,11 @@
 """Reproduce a paper row: run a config for several seeds, print ours beside the paper's.
 
     python benchmarks/reproduce.py configs/fashion-mnist.yaml --seeds 1,2,3 --out runs/repro-fmnist
+    python benchmarks/reproduce.py configs/cifar10.yaml --seeds 1 --data-dir DIR --out runs/cifar10
 
-Writes the run's results.json in --out and a summary JSON in benchmarks/results/.
-With --from-results it only re-reads an existing results.json (no training).
+Writes the run's results.json in --out and a summary JSON in benchmarks/results/, and
+prints where the wall time went: teacher training, synthesis (of which the CVAE), each
+student's training. With --from-results it only re-reads an existing results.json.
 """
 
 from __future__ import annotations
@@ -62,11 +64,43 @@ def print_comparison(results: dict, rows: list[dict]) -> None:
     Console(width=120).print(table)
 
 
+def stage_times(results: dict) -> list[dict]:
+    """Wall seconds per stage (per seed, averaged over seeds), as the run measured them."""
+    def mean(values: list[float] | None) -> float | None:
+        return round(sum(values) / len(values), 1) if values else None
+
+    rows = [{"stage": f"teacher {results['teacher']['arch']} training",
+             "seconds": results["teacher"].get("train_seconds")}]
+    synthesis_done = False
+    for key, summary in results["methods"].items():
+        if summary.get("synthesis_seconds") and not synthesis_done:
+            # built once per seed and shared by every FS-BBT student
+            rows.append({"stage": "FS-BBT synthesis (queries, MixUp, CVAE)",
+                         "seconds": mean(summary["synthesis_seconds"])})
+            rows.append({"stage": "  of which CVAE training + sampling",
+                         "seconds": mean(summary.get("cvae_seconds"))})
+            synthesis_done = True
+        rows.append({"stage": f"{key} student training", "seconds": mean(summary.get("train_seconds"))})
+    return rows
+
+
+def print_stage_times(rows: list[dict]) -> None:
+    table = Table(title="wall time per stage (s, mean over seeds)")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("seconds", justify="right")
+    for row in rows:
+        table.add_row(row["stage"], "—" if row["seconds"] is None else f"{row['seconds']:,.0f}")
+    Console(width=120).print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder with the dataset (pickles, archive or image-folder tree)")
+    parser.add_argument("--precision", default=None, help="auto, fp32, bf16 or fp16")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--from-results", action="store_true",
                         help="read --out/results.json instead of training")
@@ -76,11 +110,18 @@ def main() -> None:
     if args.from_results:
         results = json.loads((args.out / RESULTS_FILE).read_text())
     else:
-        config = load_config(args.config, [*args.overrides, f"seeds=[{args.seeds}]"])
-        results = run_experiment(config, args.out)
+        overrides = [*args.overrides, f"seeds=[{args.seeds}]"]
+        if args.data_dir is not None:
+            overrides.append(f"data_dir={args.data_dir}")
+        if args.precision is not None:
+            overrides.append(f"precision={args.precision}")
+        results = run_experiment(load_config(args.config, overrides), args.out)
     rows = comparison_rows(results)
     print_comparison(results, rows)
+    times = stage_times(results)
+    print_stage_times(times)
     summary = {"dataset": results["dataset"], "seeds": results["seeds"], "rows": rows,
+               "stage_seconds": times,
                "wall_seconds": round(time.perf_counter() - started, 1),
                "machine": results.get("machine", {"platform": platform.platform()}),
                "finished_at": results.get("finished_at")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -69,3 +69,13 @@ def _quiet() -> None:
     from fsbbt import progress
 
     progress.set_quiet(True)
+
+
+@pytest.fixture(autouse=True)
+def _float32_after_each_test() -> Iterator[None]:
+    """An in-process run configures its precision (auto: bf16 on some CPUs) for the whole
+    process; later tests must start from the float32 default."""
+    from fsbbt.train import precision
+
+    yield
+    precision.configure("fp32")

@@ -47,3 +47,7 @@ def test_the_query_budget_counts_only_where_it_shrinks_the_synthetic_set() -> No
 
 def test_setting_a_key_to_its_default_keeps_the_stage() -> None:
     assert _fingerprints("synthesis.threshold=0.05") == _fingerprints()
+
+
+def test_the_precision_counts_as_resolved() -> None:
+    assert _fingerprints("precision=bf16") != _fingerprints("precision=fp32")

@@ -26,14 +26,20 @@ SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="override a config key, e.g. --set student.epochs=5 (repeatable)")]
 BudgetOption = Annotated[int | None, typer.Option(
     "--query-budget", min=0, help="most teacher answers the run's ledger may ever hold")]
+PrecisionOption = Annotated[str | None, typer.Option(
+    "--precision", help="auto (bf16 on CPUs with native bf16, AMP on CUDA, else fp32), fp32, "
+                        "bf16 or fp16; overrides the config's precision")]
 
 
-def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] | None) -> list[str]:
+def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] | None,
+               precision: str | None = None) -> list[str]:
     overrides = list(assignments or [])
     if seeds:
         overrides.append(f"seeds=[{seeds}]")
     if data_dir is not None:
         overrides.append(f"data_dir={data_dir}")
+    if precision is not None:
+        overrides.append(f"precision={precision}")
     return overrides
 
 
@@ -66,6 +72,7 @@ def run(config: Annotated[str, typer.Argument(help="config YAML, or a preset nam
         device: DeviceOption = None,
         jobs: Annotated[int, typer.Option(
             "--jobs", "-j", min=1, help="seeds run side by side in this many processes")] = 1,
+        precision: PrecisionOption = None,
         quiet: QuietOption = False) -> None:
     """Train (or reuse) the teacher and run every method of CONFIG for each seed.
 
@@ -74,7 +81,7 @@ def run(config: Annotated[str, typer.Argument(help="config YAML, or a preset nam
     --jobs K runs K seeds at once in separate processes, sharing the teacher and ledger.
     """
     progress.set_quiet(quiet or progress.is_quiet())
-    overrides = _overrides(seeds, data_dir, set_)
+    overrides = _overrides(seeds, data_dir, set_, precision)
     if query_budget is not None:
         overrides.append(f"query_budget={query_budget}")
     _run_and_report(config, out, overrides, device, jobs)
@@ -105,6 +112,7 @@ def distill(teacher: Annotated[str, typer.Option(
             seed: Annotated[int, typer.Option(help="seed for synthesis and training")] = 1,
             query_budget: BudgetOption = None,
             set_: SetOption = None,
+            precision: PrecisionOption = None,
             quiet: QuietOption = False) -> None:
     """FS-BBT on your own images: query TEACHER, synthesise, train and save a student."""
     from fsbbt.data.folder import list_images
@@ -112,7 +120,7 @@ def distill(teacher: Annotated[str, typer.Option(
     from fsbbt.teacher.factory import spec_to_tree
 
     progress.set_quiet(quiet or progress.is_quiet())
-    overrides = list(set_ or [])
+    overrides = _overrides(None, None, set_, precision)
     if query_budget is not None:
         overrides.append(f"query_budget={query_budget}")
     image_count = len(list_images(images))
@@ -139,6 +147,7 @@ def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a 
                   data_dir: DataDirOption = None,
                   set_: SetOption = None,
                   device: DeviceOption = None,
+                  precision: PrecisionOption = None,
                   quiet: QuietOption = False) -> None:
     """Train the config's teacher on the full training split; save weights + teacher.json.
 
@@ -148,9 +157,11 @@ def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a 
     from fsbbt.experiment.config import load_config
     from fsbbt.teacher.train_local import train_teacher
     from fsbbt.train import distributed
+    from fsbbt.train import precision as compute_precision
 
     progress.set_quiet(quiet or progress.is_quiet())
-    settings = load_config(config, _overrides(None, data_dir, set_))
+    settings = load_config(config, _overrides(None, data_dir, set_, precision))
+    compute_precision.configure(settings.precision)
     dataset = load_dataset(settings.dataset, settings.data_dir)
     is_main_process = distributed.init_distributed(device).rank == 0
     try:

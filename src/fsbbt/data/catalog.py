@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fsbbt.data.cifar import load_cifar_pickles
 from fsbbt.data.dataset import ImageDataset
 from fsbbt.data.digits import load_digits_dataset
 from fsbbt.data.idx import read_idx
-from fsbbt.data.locate import FileSetSpec, RemoteFile, locate_files
+from fsbbt.data.image_tree import is_image_tree, load_image_tree
+from fsbbt.data.locate import FileSetSpec, RemoteFile, complete_in, locate, locate_files
 from fsbbt.errors import FsbbtError
 
 _IDX_ROLES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -64,10 +66,88 @@ def load_idx_dataset(spec: FileSetSpec, class_names: tuple[str, ...],
                         test_x[:, None], test_y.astype(np.int64), class_names)
 
 
+_TREE_LAYOUT = "an image-folder tree (train/CLASS/*.jpg, test/CLASS/*.jpg)"
+TORONTO = "https://www.cs.toronto.edu/~kriz/"
+
+CIFAR10 = FileSetSpec(
+    name="cifar10",
+    files=(RemoteFile("cifar-10-python.tar.gz",
+                      "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),),
+    mirrors=(TORONTO, "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"),
+    members=tuple(f"cifar-10-batches-py/{name}" for name in (
+        *(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")),
+    also_accepted=_TREE_LAYOUT,
+)
+
+CIFAR100 = FileSetSpec(
+    name="cifar100",
+    files=(RemoteFile("cifar-100-python.tar.gz",
+                      "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"),),
+    mirrors=(TORONTO,),
+    members=tuple(f"cifar-100-python/{name}" for name in ("train", "test", "meta")),
+    also_accepted=_TREE_LAYOUT,
+)
+
+# CIFAR-10's label order; also the sorted folder names of an image-folder copy of it.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+CIFAR_SHAPE = (3, 32, 32)
+
+DatasetThunk = Callable[[], ImageDataset]
+
+
+def _cifar_probe(spec: FileSetSpec, read_pickles: Callable[[list[Path]], ImageDataset],
+                 tree_classes: tuple[str, ...] | None,
+                 class_count: int) -> Callable[[Path], DatasetThunk | None]:
+    """Accept a folder holding the canonical pickles or, failing that, an image-folder copy
+    with the dataset's classes (exactly ``tree_classes`` if given, else ``class_count`` of them)."""
+
+    def probe(directory: Path) -> DatasetThunk | None:
+        files = complete_in(directory, spec)
+        if files is not None:
+            return lambda: read_pickles([files[member] for member in spec.members])
+        if is_image_tree(directory, tree_classes, class_count):
+            return lambda: load_image_tree(directory, spec.name, tree_classes, CIFAR_SHAPE)
+        return None
+
+    return probe
+
+
+def load_cifar10(data_dir: Path | None = None) -> ImageDataset:
+    """CIFAR-10: the canonical pickles (found, extracted or downloaded), or a JPEG/PNG tree."""
+    def read(paths: list[Path]) -> ImageDataset:
+        *train, test, meta = paths
+        return load_cifar_pickles("cifar10", train, test, meta, "labels", "label_names")
+
+    return locate(CIFAR10, data_dir, _cifar_probe(CIFAR10, read, CIFAR10_CLASSES, 10))()
+
+
+def load_cifar100(data_dir: Path | None = None) -> ImageDataset:
+    """CIFAR-100 with its 100 fine labels (names from ``meta``), or an image-folder tree of
+    100 class folders (labels in sorted folder order)."""
+    def read(paths: list[Path]) -> ImageDataset:
+        train, test, meta = paths
+        return load_cifar_pickles("cifar100", [train], test, meta, "fine_labels",
+                                  "fine_label_names")
+
+    return locate(CIFAR100, data_dir, _cifar_probe(CIFAR100, read, None, 100))()
+
+
+def load_image_folder_dataset(data_dir: Path | None) -> ImageDataset:
+    """Any labelled tree ``DATA_DIR/train/CLASS/*``, ``DATA_DIR/test/CLASS/*``."""
+    if data_dir is None:
+        raise FsbbtError("dataset image-folder needs a folder; pass --data-dir ROOT (or set "
+                         "data_dir) with ROOT/train/CLASS/* and ROOT/test/CLASS/*")
+    return load_image_tree(Path(data_dir), "image-folder")
+
+
 LOADERS: dict[str, Callable[[Path | None], ImageDataset]] = {
     "digits": lambda data_dir: load_digits_dataset(),
     "mnist": lambda data_dir: load_idx_dataset(MNIST, tuple(str(d) for d in range(10)), data_dir),
     "fashion-mnist": lambda data_dir: load_idx_dataset(FASHION_MNIST, FASHION_CLASSES, data_dir),
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "image-folder": load_image_folder_dataset,
 }
 
 

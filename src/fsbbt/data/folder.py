@@ -41,30 +41,44 @@ def read_image(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
+def read_images(paths: list[Path], input_shape: tuple[int, int, int],
+                description: str) -> np.ndarray:
+    """Decode ``paths`` into one preallocated uint8 N×C×H×W array, with a progress bar."""
+    images = np.empty((len(paths), *input_shape), dtype=np.uint8)
+    for row, path in enumerate(progress.track(paths, description, len(paths), "img")):
+        images[row] = read_image(path, input_shape)
+    return images
+
+
 def load_image_folder(directory: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
     """Every image under ``directory`` as one uint8 N×C×H×W array."""
     paths = list_images(directory)
     if not paths:
         raise FsbbtError(f"no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images in {directory}")
-    return np.stack([read_image(path, input_shape)
-                     for path in progress.track(paths, f"read {directory.name}", len(paths),
-                                                "img")])
+    return read_images(paths, input_shape, f"read {directory.name}")
+
+
+def labelled_paths(directory: Path, class_names: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
+    """The files of a ``class_name/image`` tree (sorted) and their labels indexing ``class_names``."""
+    if not directory.is_dir():
+        raise FsbbtError(f"{directory} is not a directory; give a folder of class folders")
+    index_of = {name: i for i, name in enumerate(class_names)}
+    paths: list[Path] = []
+    labels: list[int] = []
+    for class_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
+        if class_dir.name not in index_of:
+            raise FsbbtError(f"folder {class_dir} is not one of the classes "
+                             f"({', '.join(class_names)}); rename or remove it")
+        class_paths = list_images(class_dir)
+        paths += class_paths
+        labels += [index_of[class_dir.name]] * len(class_paths)
+    return paths, np.asarray(labels, dtype=np.int64)
 
 
 def load_labelled_folder(directory: Path, input_shape: tuple[int, int, int],
                          class_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """A ``class_name/image`` tree as (images, labels), labels indexing ``class_names``."""
-    if not directory.is_dir():
-        raise FsbbtError(f"{directory} is not a directory; give a folder of class folders")
-    index_of = {name: i for i, name in enumerate(class_names)}
-    images, labels = [], []
-    for class_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        if class_dir.name not in index_of:
-            raise FsbbtError(f"test folder {class_dir} is not one of the teacher's classes "
-                             f"({', '.join(class_names)}); rename or remove it")
-        for path in list_images(class_dir):
-            images.append(read_image(path, input_shape))
-            labels.append(index_of[class_dir.name])
-    if not images:
+    paths, labels = labelled_paths(directory, class_names)
+    if not paths:
         raise FsbbtError(f"no labelled images in {directory}; expected {directory}/CLASS/*.png")
-    return np.stack(images), np.asarray(labels, dtype=np.int64)
+    return read_images(paths, input_shape, f"read {directory.name}"), labels

@@ -21,6 +21,9 @@ from pydantic import (
 
 from fsbbt.errors import FsbbtError
 from fsbbt.experiment.method_spec import parse_method_entry
+from fsbbt.train.augment import GeometryName
+from fsbbt.train.precision import PrecisionName
+from fsbbt.train.schedule import LrScheduleName
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -30,13 +33,15 @@ class _Strict(BaseModel):
 
 
 TeacherKind = Literal["train", "local", "torchscript", "onnx", "python", "http"]
+AugmentationName = Literal["none", "standard", "combination"]
 TeacherOutput = Literal["probabilities", "logits", "label", "topk"]
 
 # Keys each external kind understands. The training keys (arch, epochs, batch_size, lr,
 # seed) are accepted with every kind, because presets set them and a user switching a
 # preset to another teacher with --set should not have to unset them; they only matter
 # for kind "train".
-_TRAIN_KEYS = {"kind", "arch", "epochs", "batch_size", "lr", "seed"}
+_TRAIN_KEYS = {"kind", "arch", "epochs", "batch_size", "lr", "seed", "augmentation",
+               "geometry", "lr_schedule"}
 _SHAPE_KEYS = {"output", "input_shape", "class_names"}
 TEACHER_KIND_KEYS: dict[str, set[str]] = {
     "train": set(),
@@ -62,6 +67,10 @@ class TeacherConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     lr: float = Field(1e-3, gt=0)
     seed: int = 0
+    augmentation: AugmentationName = Field(
+        "none", description="the teacher's own training augmentation (its full training split)")
+    geometry: GeometryName = "auto"
+    lr_schedule: LrScheduleName = "constant"
     path: Path | None = None
     function: str | None = Field(None, description="module:function or file.py:function")
     url: str | None = None
@@ -95,9 +104,6 @@ class TeacherConfig(_Strict):
         return self
 
 
-AugmentationName = Literal["none", "standard", "combination"]
-
-
 class StudentConfig(_Strict):
     """The student recipe. Baselines (trained on the N images only) have their own
     augmentation: with "none" they land on the paper's numbers, with "combination" 2-4
@@ -108,10 +114,12 @@ class StudentConfig(_Strict):
     lr: float = Field(1e-3, gt=0)
     augmentation: AugmentationName = "combination"
     baseline_augmentation: AugmentationName = "none"
+    geometry: GeometryName = Field("auto", description="auto: cifar for colour images, else grey")
+    lr_schedule: LrScheduleName = "constant"
 
 
 class CvaeConfig(_Strict):
-    kind: str = "mlp"
+    kind: Literal["mlp", "conv"] = "mlp"
     latent_dim: int = Field(2, ge=1)
     epochs: int = Field(200, ge=1)
     batch_size: int = Field(256, ge=1)
@@ -160,6 +168,7 @@ class ExperimentConfig(_Strict):
     query_batch_size: int = Field(256, ge=1)
     query_budget: int | None = Field(None, ge=0, description="most answers the ledger may hold")
     curve_points: int = Field(10, ge=0, description="test-accuracy points per training curve")
+    precision: PrecisionName = Field("auto", description="see fsbbt.train.precision")
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig()
     cvae: CvaeConfig = CvaeConfig()

@@ -27,7 +27,7 @@ from fsbbt.report.figures import plot_sample_grid, plot_training_curves
 from fsbbt.teacher.blackbox import QueryOracle, teacher_fingerprint
 from fsbbt.teacher.factory import build_teacher
 from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
-from fsbbt.train import evaluate_classifier
+from fsbbt.train import evaluate_classifier, precision
 
 SYNTHETIC_PER_IMAGE = 24
 STUDENT_DIR = "student"
@@ -52,6 +52,7 @@ def run_distill(config: ExperimentConfig, images_dir: Path, out_dir: Path,
                 test_dir: Path | None = None) -> dict[str, Any]:
     """Label, synthesise, distil; save the student and the report in ``out_dir``."""
     ((method, arch),) = check_methods(config)
+    precision.configure(config.precision)
     teacher = build_teacher(config.teacher)
     images = load_image_folder(images_dir, tuple(teacher.input_shape))
     test_set = (load_labelled_folder(test_dir, tuple(teacher.input_shape),

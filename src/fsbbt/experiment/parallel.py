@@ -29,6 +29,7 @@ from fsbbt.teacher import QueryOracle
 from fsbbt.teacher.blackbox import teacher_fingerprint
 from fsbbt.teacher.factory import build_teacher
 from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
+from fsbbt.train import precision
 
 SeedOutcome = tuple[dict[str, StageResult], Samples | None]
 
@@ -47,6 +48,7 @@ def _seed_worker(config_tree: dict[str, Any], out_dir: str, seed: int, threads: 
     torch.set_num_threads(threads)
     progress.set_quiet(quiet)
     config = ExperimentConfig.model_validate(config_tree)
+    precision.configure(config.precision)  # per process, like the thread count
     run_dir = Path(out_dir)
     dataset = load_dataset(config.dataset, config.data_dir)
     teacher = build_teacher(config.teacher, dataset, run_dir)  # the saved one, not retrained

@@ -26,6 +26,8 @@ class StageResult:
     # [teacher queries so far, test accuracy] after each round of a method that queries in
     # rounds (BBKD); empty for the others. Defaulted so older stage files still load.
     query_curve: list[list[float]] = field(default_factory=list)
+    cvae_seconds: float = 0.0  # part of synthesis_seconds; absent from older stage files
+    train_seconds: float = 0.0  # the student's training loop alone
 
 
 @dataclass
@@ -37,6 +39,8 @@ class MethodRecord:
     teacher_queries: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     synthesis_seconds: list[float] = field(default_factory=list)
+    cvae_seconds: list[float] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
     train_images_per_second: list[float] = field(default_factory=list)
     curves: list[dict[str, list[float]]] = field(default_factory=list)
     query_curves: list[list[list[float]]] = field(default_factory=list)
@@ -48,6 +52,8 @@ class MethodRecord:
         self.teacher_queries.append(stage.teacher_queries)
         self.seconds.append(stage.seconds)
         self.synthesis_seconds.append(stage.synthesis_seconds)
+        self.cvae_seconds.append(stage.cvae_seconds)
+        self.train_seconds.append(stage.train_seconds)
         self.train_images_per_second.append(stage.train_images_per_second)
         self.curves.append(stage.curve)
         self.query_curves.append(stage.query_curve)
@@ -57,6 +63,7 @@ class MethodRecord:
             **score_summary(self.accuracy, self.macro_f1),
             "teacher_queries": max(self.teacher_queries),
             "seconds": self.seconds,
+            "train_seconds": self.train_seconds,
             "train_images_per_second": self.train_images_per_second,
             "curves": self.curves,
         }
@@ -64,6 +71,8 @@ class MethodRecord:
             summary["synthesis_seconds"] = self.synthesis_seconds
         if any(self.query_curves):
             summary["query_curves"] = self.query_curves
+        if any(self.cvae_seconds):
+            summary["cvae_seconds"] = self.cvae_seconds
         return summary
 
 

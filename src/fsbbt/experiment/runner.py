@@ -24,7 +24,7 @@ from fsbbt.teacher import LocalTeacher, QueryOracle
 from fsbbt.teacher.blackbox import teacher_fingerprint
 from fsbbt.teacher.factory import build_teacher
 from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
-from fsbbt.train import distributed
+from fsbbt.train import distributed, precision
 from fsbbt.train.distributed import RankZeroOracle
 
 __all__ = ["RESULTS_FILE", "check_methods", "run_experiment", "training_curve"]
@@ -39,7 +39,8 @@ def _teacher_summary(teacher: object, config: ExperimentConfig) -> dict[str, Any
     """A teacher fsbbt trained or saved knows its test accuracy; measuring any other
     teacher's would cost queries, so it is left out (None)."""
     if isinstance(teacher, LocalTeacher):
-        return {"arch": teacher.metadata.arch, "test_accuracy": teacher.metadata.test_accuracy}
+        return {"arch": teacher.metadata.arch, "test_accuracy": teacher.metadata.test_accuracy,
+                "train_seconds": teacher.metadata.train_seconds}
     return {"arch": config.teacher.resolved_kind, "test_accuracy": None}
 
 
@@ -53,6 +54,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, jobs: int = 1) -> di
     if jobs > 1 and distributed.current().is_distributed:
         raise FsbbtError("--jobs runs seeds in separate processes and cannot be combined with "
                          "torchrun; use one or the other")
+    precision.configure(config.precision)
     out_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(config.dataset, config.data_dir)
     teacher = build_teacher(config.teacher, dataset, out_dir)
@@ -93,7 +95,8 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, jobs: int = 1) -> di
         "config": config.model_dump(mode="json"),
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "processes": distributed.current().world_size, "jobs": jobs},
+                    "processes": distributed.current().world_size, "jobs": jobs,
+                    "precision": precision.mode_for(distributed.current().device).name},
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if not distributed.is_main_process():

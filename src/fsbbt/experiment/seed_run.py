@@ -119,6 +119,8 @@ def run_seed(plans: list[PlannedMethod], dataset: ImageDataset, oracle: QueryOra
             accuracy=scores.accuracy, macro_f1=scores.macro_f1,
             teacher_queries=outcome.teacher_queries, seconds=round(seconds, 2),
             synthesis_seconds=round(outcome.extra_seconds.get("synthesis", 0.0), 2),
+            cvae_seconds=round(outcome.extra_seconds.get("cvae", 0.0), 2),
+            train_seconds=round(outcome.history.seconds, 2),
             train_images_per_second=round(outcome.history.images_per_second, 1),
             curve=training_curve(outcome.history),
             query_curve=[[queries, accuracy] for queries, accuracy in outcome.query_curve])

@@ -19,6 +19,7 @@ import numpy as np
 from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.experiment.results import StageResult, write_json_atomically
 from fsbbt.methods.registry import BUDGETED_METHODS, CONFIG_SECTIONS_READ
+from fsbbt.train import distributed, precision
 
 STAGES_DIR = "stages"
 CHECKPOINTS_DIR = "checkpoints"
@@ -34,7 +35,8 @@ def config_fingerprint(config: ExperimentConfig, method: str) -> str:
     Only the sections the method reads count (``CONFIG_SECTIONS_READ``), and keys left
     at their defaults are omitted, so a release that adds a config key with a default
     does not invalidate finished stages. The query budget counts for the methods it
-    shrinks, together with the number of seeds that share it.
+    shrinks, together with the number of seeds that share it, and the precision counts
+    as resolved on this machine.
     """
     settings = config.model_dump(mode="json", exclude_defaults=True)
     sections_read = set(CONFIG_SECTIONS_READ[method])
@@ -43,6 +45,9 @@ def config_fingerprint(config: ExperimentConfig, method: str) -> str:
                 and (key not in _SECTIONS or key in sections_read)}
     relevant["dataset"] = config.dataset
     relevant["n_fewshot"] = config.n_fewshot
+    # what "auto" became on this machine: bf16 results are not fp32 results
+    relevant["precision"] = precision.resolve(config.precision,
+                                              distributed.current().device).name
     if method in BUDGETED_METHODS and config.query_budget is not None:
         relevant["query_budget"] = [config.query_budget, len(config.seeds)]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]

@@ -22,7 +22,7 @@ from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.models import build_classifier
 from fsbbt.teacher import QueryOracle
 from fsbbt.train import TrainHistory, TrainRecipe, fit_classifier
-from fsbbt.train.augment import AugmentationMode
+from fsbbt.train.augment import AugmentationMode, geometry_for
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,9 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
     """
     settings = context.config.student
     recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                         augmentation=augmentation or settings.augmentation)
+                         augmentation=augmentation or settings.augmentation,
+                         geometry=geometry_for(settings.geometry, context.input_shape[0]),
+                         lr_schedule=settings.lr_schedule)
     # Seed the initial weights too: otherwise they depend on whatever consumed torch's
     # global RNG earlier in the process, and a resumed run would not equal a fresh one.
     torch.manual_seed(context.seed)

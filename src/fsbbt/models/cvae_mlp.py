@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from fsbbt.models.cvae_base import ConditionalVae
 
-class MlpCvae(nn.Module):
+
+class MlpCvae(ConditionalVae):
     """Encoder [x ⊕ c] → 256 → 128 → 64 → (μ, log σ²); decoder [z ⊕ c] → 64 → 128 → 256 → x.
 
     The condition is the teacher's top-1 label as a one-hot vector, so sampling can
@@ -43,19 +44,3 @@ class MlpCvae(nn.Module):
     def decode(self, latents: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         flat = self.decoder(torch.cat([latents, conditions], dim=1))
         return flat.view(-1, *self.image_shape)
-
-    def forward(self, images: torch.Tensor, conditions: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mean, log_var = self.encode(images, conditions)
-        latents = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
-        return self.decode(latents, conditions), mean, log_var
-
-
-def cvae_loss(reconstruction: torch.Tensor, images: torch.Tensor, mean: torch.Tensor,
-              log_var: torch.Tensor) -> torch.Tensor:
-    """Pixel-summed binary cross-entropy plus KL divergence, averaged over the batch."""
-    reconstruction_term = F.binary_cross_entropy(
-        reconstruction.flatten(1), images.flatten(1), reduction="none"
-    ).sum(dim=1)
-    kl_term = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp(), dim=1)
-    return (reconstruction_term + kl_term).mean()

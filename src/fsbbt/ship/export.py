@@ -30,6 +30,7 @@ from fsbbt.ship.predict import (
 )
 from fsbbt.ship.student_file import StudentInfo, load_student, read_student_info
 from fsbbt.train.evaluate import predict_probabilities
+from fsbbt.train.precision import FP32
 
 ExportFormat = Literal["onnx", "torchscript"]
 PARITY_BOUND = 1e-4
@@ -146,7 +147,7 @@ def export_student(source: Path, export_format: ExportFormat, out: Path,
     writer(model, info, temporary)
 
     test_images = load_dataset(info.dataset, data_dir).test_images[:PARITY_IMAGES]
-    reference = predict_probabilities(student, test_images)
+    reference = predict_probabilities(student, test_images, mode=FP32)  # the file is float32
     exported = load_shipped_model(temporary).predict_proba(test_images)
     difference = float(abs(exported - reference).max())
     if not difference <= PARITY_BOUND:

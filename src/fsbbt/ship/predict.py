@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from fsbbt.errors import FsbbtError
 from fsbbt.ship.student_file import load_student, sidecar_path
 from fsbbt.train.evaluate import predict_probabilities
+from fsbbt.train.precision import FP32
 
 METADATA_KEY = "fsbbt"  # ONNX metadata_props key / TorchScript extra file holding the sidecar
 TORCHSCRIPT_EXTRA_FILE = "fsbbt.json"
@@ -112,7 +113,8 @@ def load_shipped_model(path: Path) -> ShippedModel:
     if sidecar_path(path).is_file():
         model, info = load_student(path)
         return ShippedModel(info.input_shape, info.class_names, "pytorch",
-                            lambda images_uint8: predict_probabilities(model, images_uint8))
+                            lambda images_uint8: predict_probabilities(model, images_uint8,
+                                                                       mode=FP32))
     if zipfile.is_zipfile(path):
         return _load_torchscript(path)
     return _load_onnx(path)

@@ -12,8 +12,8 @@ from torch import nn
 
 from fsbbt import progress
 from fsbbt.models import build_cvae
-from fsbbt.models.cvae_mlp import cvae_loss
-from fsbbt.train import distributed
+from fsbbt.models.cvae_base import cvae_loss
+from fsbbt.train import distributed, precision
 from fsbbt.train.loop import epoch_generators
 from fsbbt.train.tensors import float_to_uint8, one_hot, uint8_to_float
 
@@ -36,15 +36,18 @@ def train_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes
 
     Shuffling, sharding across torchrun ranks and per-epoch seeding are the classifier
     loop's (:func:`~fsbbt.train.loop.epoch_generators`), so the CVAE scales out the same way.
-    The model comes back on the CPU, where sampling happens.
+    Training runs in this process's precision (:mod:`fsbbt.train.precision`). The model
+    comes back on the CPU, where sampling happens.
     """
     torch.manual_seed(seed)  # the initial weights; DDP copies rank 0's to every rank
     device = distributed.current().device
-    images = uint8_to_float(images_uint8).to(device)
+    mode = precision.mode_for(device)
+    images = precision.prepare_images(uint8_to_float(images_uint8).to(device), mode)
     conditions = torch.from_numpy(one_hot(teacher_labels, num_classes)).to(device)
     model = build_cvae(recipe.kind, tuple(images.shape[1:]), num_classes, recipe.latent_dim)
-    trained_model = distributed.wrap_model(model)
+    trained_model = distributed.wrap_model(precision.prepare_model(model, mode))
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    scaler = precision.grad_scaler(mode, device)
     n = len(images)
     trained_model.train()
     with progress.bar("train CVAE", recipe.epochs, "epoch") as cvae_bar:
@@ -54,11 +57,14 @@ def train_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes
             for index_array in distributed.rank_batches(order_rng.permutation(n),
                                                         recipe.batch_size):
                 index = torch.from_numpy(index_array).to(device)
-                reconstruction, mean, log_var = trained_model(images[index], conditions[index])
+                with precision.autocast(mode, device):
+                    reconstruction, mean, log_var = trained_model(images[index],
+                                                                  conditions[index])
                 loss = cvae_loss(reconstruction, images[index], mean, log_var)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
                 loss_sum += loss.item() * len(index)
                 seen += len(index)
             cvae_bar.advance(1, loss=distributed.sum_over_ranks(loss_sum)
@@ -90,5 +96,7 @@ def sample_cvae(model: nn.Module, count: int, num_classes: int, sampling: Latent
     """``count`` decoded images (uint8) and the class each was conditioned on."""
     latents = torch.from_numpy(draw_latents(count, model.latent_dim, sampling, rng))
     classes = balanced_conditions(count, num_classes, rng)
+    # float32 on purpose: decoding a few thousand images is cheap, and bf16's 8-bit mantissa
+    # would shift pixels by a grey level before they are quantised and sent to the teacher
     decoded = model.decode(latents, torch.from_numpy(one_hot(classes, num_classes)))
     return float_to_uint8(decoded), classes

@@ -18,6 +18,7 @@ from torch import nn
 from fsbbt.errors import FsbbtError
 from fsbbt.models import build_classifier
 from fsbbt.train.evaluate import predict_probabilities
+from fsbbt.train.precision import FP32
 
 WEIGHTS_FILE = "teacher.pt"
 METADATA_FILE = "teacher.json"
@@ -34,6 +35,12 @@ class TeacherMetadata:
     test_accuracy: float
     epochs: int
     seed: int
+    # wall time of the training run that produced it (of the epochs run in the last
+    # process, if it was resumed); None for teachers saved before this was recorded
+    train_seconds: float | None = None
+    # hash of the training recipe and the training data (see train_local.training_identity);
+    # None for teachers saved before it was recorded
+    training_identity: str | None = None
 
 
 def save_teacher(model: nn.Module, metadata: TeacherMetadata, directory: Path) -> None:
@@ -89,4 +96,6 @@ class LocalTeacher:
         self.fingerprint = f"local:{file_fingerprint(directory / WEIGHTS_FILE)}"
 
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
-        return predict_probabilities(self._model, images_uint8)
+        """Float32 answers whatever the run's precision: they are data the ledger keeps,
+        and must not depend on which machine (bf16 or not) computed them."""
+        return predict_probabilities(self._model, images_uint8, mode=FP32)

@@ -6,8 +6,11 @@ module, and it hands back only a directory that :class:`LocalTeacher` can serve.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from fsbbt import progress
@@ -16,27 +19,48 @@ from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import TeacherConfig
 from fsbbt.models import build_classifier
 from fsbbt.teacher.local import METADATA_FILE, TeacherMetadata, read_metadata, save_teacher
-from fsbbt.train import TrainRecipe, distributed, evaluate_classifier, fit_classifier
+from fsbbt.train import TrainRecipe, distributed, evaluate_classifier, fit_classifier, precision
+from fsbbt.train.augment import geometry_for
 from fsbbt.train.tensors import one_hot
 
 CHECKPOINT_FILE = "teacher.ckpt"
+_DATA_SAMPLE_STRIDE = 97  # images hashed for the data's identity: cheap, and enough to tell
+                          # two copies of a dataset apart (pickles vs a lossy JPEG tree)
+
+
+def training_identity(settings: TeacherConfig, dataset: ImageDataset) -> str:
+    """A hash of everything that decides the trained teacher: the recipe, the precision it
+    trains in on this machine, and the training data itself (labels, every 97th image),
+    so a teacher is reused only for the same training, whatever the dataset is called."""
+    recipe = settings.model_dump(mode="json", include={
+        "arch", "epochs", "batch_size", "lr", "seed", "augmentation", "geometry", "lr_schedule"})
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
+    digest.update(precision.mode_for(distributed.current().device).name.encode())
+    digest.update(np.ascontiguousarray(dataset.train_labels).tobytes())
+    digest.update(np.ascontiguousarray(dataset.train_images[::_DATA_SAMPLE_STRIDE]).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Path) -> TeacherMetadata:
     """Train ``settings.arch`` on all of ``dataset``'s training split, evaluate, save."""
     torch.manual_seed(settings.seed)
     model = build_classifier(settings.arch, dataset.input_shape, dataset.num_classes)
-    recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr)
+    recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                         augmentation=settings.augmentation,
+                         geometry=geometry_for(settings.geometry, dataset.input_shape[0]),
+                         lr_schedule=settings.lr_schedule)
     checkpoint = directory / CHECKPOINT_FILE  # a killed teacher training resumes from here
-    fit_classifier(model, dataset.train_images, one_hot(dataset.train_labels, dataset.num_classes),
-                   recipe, seed=settings.seed, description=f"teacher {settings.arch}",
-                   checkpoint=checkpoint)
+    history = fit_classifier(model, dataset.train_images,
+                             one_hot(dataset.train_labels, dataset.num_classes), recipe,
+                             seed=settings.seed, description=f"teacher {settings.arch}",
+                             checkpoint=checkpoint)
     scores = evaluate_classifier(model, dataset.test_images, dataset.test_labels,
                                  dataset.num_classes)
     metadata = TeacherMetadata(arch=settings.arch, dataset=dataset.name,
                                input_shape=dataset.input_shape, class_names=dataset.class_names,
                                test_accuracy=scores.accuracy, epochs=settings.epochs,
-                               seed=settings.seed)
+                               seed=settings.seed, train_seconds=round(history.seconds, 1),
+                               training_identity=training_identity(settings, dataset))
     if distributed.is_main_process():
         save_teacher(model, metadata, directory)
         checkpoint.unlink(missing_ok=True)
@@ -49,8 +73,10 @@ def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Pat
 def ensure_teacher(settings: TeacherConfig, dataset: ImageDataset, run_dir: Path) -> Path:
     """The directory of a usable teacher: ``settings.path``, the run's own, or a new one.
 
-    A saved teacher is reused only if it was trained the same way (arch, data, epochs,
-    seed); otherwise it is trained again rather than silently mixing experiments.
+    A saved teacher is reused only if it was trained the same way (recipe, precision and
+    data: :func:`training_identity`); otherwise it is trained again rather than silently
+    mixing experiments. Teachers saved before the identity was recorded are compared on
+    arch, dataset name, epochs and seed.
     """
     if settings.path is not None:
         metadata = read_metadata(settings.path)
@@ -62,8 +88,12 @@ def ensure_teacher(settings: TeacherConfig, dataset: ImageDataset, run_dir: Path
     directory = run_dir / "teacher"
     if (directory / METADATA_FILE).is_file():
         saved = read_metadata(directory)
-        if (saved.arch, saved.dataset, saved.epochs, saved.seed) == (
-                settings.arch, dataset.name, settings.epochs, settings.seed):
+        if saved.training_identity is not None:
+            same_training = saved.training_identity == training_identity(settings, dataset)
+        else:
+            same_training = (saved.arch, saved.dataset, saved.epochs, saved.seed) == (
+                settings.arch, dataset.name, settings.epochs, settings.seed)
+        if same_training:
             progress.status(f"reusing teacher in {directory} (test accuracy "
                             f"{saved.test_accuracy:.4f})")
             return directory

@@ -26,7 +26,22 @@ class GeometricRange:
     horizontal_flip: bool = False
 
 
+GeometryName = Literal["auto", "grey", "cifar"]
+
 GREY_GEOMETRY = GeometricRange(rotation_deg=10.0, shift_fraction=0.1, horizontal_flip=False)
+# method.md: CIFAR shifts ±10 % and flips horizontally, no rotation
+CIFAR_GEOMETRY = GeometricRange(rotation_deg=0.0, shift_fraction=0.1, horizontal_flip=True)
+
+
+def geometry_for(name: GeometryName, channels: int) -> GeometricRange:
+    """The named geometry; ``auto`` = ``cifar`` for colour images, ``grey`` for one channel.
+
+    Flipping a digit or a letter changes what it is, flipping a photo does not: that is
+    why the colour default flips and the grey one rotates instead.
+    """
+    if name == "auto":
+        name = "cifar" if channels == 3 else "grey"
+    return CIFAR_GEOMETRY if name == "cifar" else GREY_GEOMETRY
 
 
 def random_affine(images: torch.Tensor, rng: np.random.Generator,

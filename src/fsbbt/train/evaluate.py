@@ -9,20 +9,29 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
+from fsbbt.train import precision
 from fsbbt.train.tensors import uint8_to_float
 
 
 @torch.no_grad()
-def predict_probabilities(model: nn.Module, images_uint8: np.ndarray,
-                          batch_size: int = 1024) -> np.ndarray:
-    """Softmax outputs for a uint8 N×C×H×W array, in eval mode, batch by batch."""
+def predict_probabilities(model: nn.Module, images_uint8: np.ndarray, batch_size: int = 1024,
+                          mode: precision.ComputeMode | None = None) -> np.ndarray:
+    """Softmax outputs for a uint8 N×C×H×W array, in eval mode, batch by batch.
+
+    ``mode`` defaults to this process's precision (the softmax itself is float32);
+    callers whose outputs are kept as data (a teacher's answers) or compared with an
+    exported float32 file pass :data:`~fsbbt.train.precision.FP32`.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device  # a GPU model mid-training is evaluated in place
+    mode = mode or precision.mode_for(device)
     outputs = []
     for start in range(0, len(images_uint8), batch_size):
         batch = uint8_to_float(images_uint8[start:start + batch_size]).to(device)
-        outputs.append(torch.softmax(model(batch).float(), dim=1).cpu().numpy())
+        with precision.autocast(mode, device):
+            logits = model(precision.prepare_images(batch, mode))
+        outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
     model.train(was_training)
     return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
 

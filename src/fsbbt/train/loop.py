@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fsbbt import progress
-from fsbbt.train import distributed
+from fsbbt.train import distributed, precision
 from fsbbt.train.augment import (
     GREY_GEOMETRY,
     AugmentationMode,
@@ -27,6 +27,7 @@ from fsbbt.train.augment import (
     random_affine,
 )
 from fsbbt.train.checkpoint import load_checkpoint, save_checkpoint
+from fsbbt.train.schedule import LrSchedule, LrScheduleName, make_schedule
 from fsbbt.train.tensors import uint8_to_float
 
 
@@ -40,6 +41,7 @@ class TrainRecipe:
     augmentation: AugmentationMode = "none"
     geometry: GeometricRange = GREY_GEOMETRY
     mix_alpha: float = 1.0
+    lr_schedule: LrScheduleName = "constant"
 
 
 @dataclass
@@ -68,17 +70,48 @@ def epoch_generators(seed: int, epoch: int) -> tuple[np.random.Generator, np.ran
             np.random.default_rng([seed, epoch, 1, rank]))
 
 
-def _fingerprint(model: nn.Module, n: int, recipe: TrainRecipe, seed: int) -> str:
-    """What a checkpoint must match to be resumed (another network or recipe starts afresh)."""
+def _fingerprint(model: nn.Module, n: int, recipe: TrainRecipe, seed: int,
+                 mode: precision.ComputeMode) -> str:
+    """What a checkpoint must match to be resumed (another network, recipe or precision
+    starts afresh: continuing in another precision would not give the same weights)."""
     shapes = ";".join(f"{name}:{tuple(t.shape)}" for name, t in model.state_dict().items())
     network = hashlib.sha256(shapes.encode()).hexdigest()[:12]
     return (f"n={n} seed={seed} batch={recipe.batch_size} lr={recipe.lr} "
-            f"aug={recipe.augmentation} mix={recipe.mix_alpha} geometry={recipe.geometry} "
-            f"network={network}")
+            f"schedule={recipe.lr_schedule} aug={recipe.augmentation} mix={recipe.mix_alpha} "
+            f"geometry={recipe.geometry} precision={mode.name} network={network}")
 
 
-def _resume(checkpoint: Path | None, fingerprint: str, epochs: int, model: nn.Module,
-            optimizer: torch.optim.Optimizer, history: TrainHistory) -> int:
+@dataclass
+class _TrainingState:
+    """Everything besides the epoch number that a resumed run must get back."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LrSchedule
+    scaler: torch.amp.GradScaler
+    history: TrainHistory
+
+    def to_checkpoint(self) -> dict:
+        history = self.history
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "lr_schedule": self.schedule.state_dict(),
+                "grad_scaler": self.scaler.state_dict(),
+                "history": {"epoch_loss": history.epoch_loss,
+                            "eval_epochs": history.eval_epochs,
+                            "eval_accuracy": history.eval_accuracy}}
+
+    def load(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.schedule.load_state_dict(saved.get("lr_schedule", {}))
+        if saved.get("grad_scaler"):
+            self.scaler.load_state_dict(saved["grad_scaler"])
+        for name, values in saved["history"].items():
+            setattr(self.history, name, values)
+
+
+def _resume(checkpoint: Path | None, fingerprint: str, epochs: int,
+            state: _TrainingState) -> int:
     """Load the checkpoint into model/optimiser/history; the number of epochs it had done.
 
     A checkpoint of fewer epochs than ``epochs`` is continued (raising the epoch count
@@ -94,10 +127,7 @@ def _resume(checkpoint: Path | None, fingerprint: str, epochs: int, model: nn.Mo
         progress.status(f"checkpoint {checkpoint} does not match this training (network, "
                         "recipe or epochs); starting afresh")
         return 0
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    for name, values in saved["history"].items():
-        setattr(history, name, values)
+    state.load(saved)
     progress.status(f"resuming from {checkpoint} after epoch {saved['epoch']}")
     return int(saved["epoch"])
 
@@ -108,7 +138,8 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
                    eval_every: int = 0, checkpoint: Path | None = None) -> TrainHistory:
     """Train ``model`` in place on ``images_uint8`` against soft ``targets`` (rows sum to 1).
 
-    Adam at ``recipe.lr``; each epoch is one shuffled pass in mini-batches of
+    Adam at ``recipe.lr``, scheduled per epoch by ``recipe.lr_schedule``, in this
+    process's precision (:mod:`fsbbt.train.precision`); each epoch is one shuffled pass in mini-batches of
     ``recipe.batch_size`` images in total, split across ranks under torchrun (DDP
     averages the gradients). ``evaluate`` (e.g. test accuracy) is called on rank 0 every
     ``eval_every`` epochs and after the last, for the training curves only: the returned
@@ -116,14 +147,17 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     saved there after every epoch and a run finding one continues after its epoch.
     """
     device = distributed.current().device
-    all_images = uint8_to_float(images_uint8).to(device)
+    mode = precision.mode_for(device)
+    all_images = precision.prepare_images(uint8_to_float(images_uint8).to(device), mode)
     all_targets = torch.as_tensor(targets, dtype=torch.float32).to(device)
-    trained_model = distributed.wrap_model(model)
+    trained_model = distributed.wrap_model(precision.prepare_model(model, mode))
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     n = len(all_images)
     history = TrainHistory()
-    fingerprint = _fingerprint(model, n, recipe, seed)
-    epochs_done = _resume(checkpoint, fingerprint, recipe.epochs, model, optimizer, history)
+    state = _TrainingState(model, optimizer, make_schedule(recipe.lr_schedule, recipe.lr),
+                           precision.grad_scaler(mode, device), history)
+    fingerprint = _fingerprint(model, n, recipe, seed, mode)
+    epochs_done = _resume(checkpoint, fingerprint, recipe.epochs, state)
     steps_per_epoch = len(distributed.rank_batches(np.arange(n), recipe.batch_size))
     started = time.perf_counter()
     trained_model.train()
@@ -131,6 +165,8 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
         train_bar.advance(epochs_done * steps_per_epoch)
         for epoch in range(epochs_done + 1, recipe.epochs + 1):
             order_rng, augment_rng = epoch_generators(seed, epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = state.schedule.lr_at(epoch)
             loss_sum, seen = 0.0, 0
             for index_array in distributed.rank_batches(order_rng.permutation(n),
                                                         recipe.batch_size):
@@ -141,28 +177,29 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
                         batch_images, batch_targets, all_images, all_targets, augment_rng,
                         recipe.mix_alpha)
                 if recipe.augmentation in ("standard", "combination"):
-                    batch_images = random_affine(batch_images, augment_rng, recipe.geometry)
-                loss = F.cross_entropy(trained_model(batch_images), batch_targets)
+                    batch_images = precision.prepare_images(
+                        random_affine(batch_images, augment_rng, recipe.geometry), mode)
+                with precision.autocast(mode, device):
+                    logits = trained_model(batch_images)
+                loss = F.cross_entropy(logits.float(), batch_targets)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                state.scaler.scale(loss).backward()
+                state.scaler.step(optimizer)
+                state.scaler.update()
                 loss_sum += loss.item() * len(index)
                 seen += len(index)
                 train_bar.advance(1)
             history.epoch_loss.append(distributed.sum_over_ranks(loss_sum)
                                       / distributed.sum_over_ranks(seen))
+            state.schedule.observe(history.epoch_loss[-1])
             if evaluate is not None and eval_every and distributed.is_main_process() and (
                     epoch % eval_every == 0 or epoch == recipe.epochs):
                 history.eval_epochs.append(epoch)
                 history.eval_accuracy.append(evaluate(model))
                 trained_model.train()
             if checkpoint is not None and distributed.is_main_process():
-                save_checkpoint(checkpoint, {
-                    "fingerprint": fingerprint, "epoch": epoch,
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "history": {"epoch_loss": history.epoch_loss,
-                                "eval_epochs": history.eval_epochs,
-                                "eval_accuracy": history.eval_accuracy}})
+                save_checkpoint(checkpoint, {"fingerprint": fingerprint, "epoch": epoch,
+                                             **state.to_checkpoint()})
             train_bar.advance(0, epoch=epoch, loss=history.epoch_loss[-1])
     history.seconds = time.perf_counter() - started
     epochs_run = recipe.epochs - epochs_done
