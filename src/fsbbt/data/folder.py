@@ -15,7 +15,10 @@ from PIL import Image, UnidentifiedImageError
 from fsbbt import progress
 from fsbbt.errors import FsbbtError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# what Pillow reads that users keep images in; the same set for distill, CIFAR-style
+# image trees and predict
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
+                  ".ppm")
 
 
 def list_images(directory: Path) -> list[Path]:

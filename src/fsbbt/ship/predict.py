@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
+from fsbbt.data.folder import IMAGE_SUFFIXES, read_image
 from fsbbt.errors import FsbbtError
 from fsbbt.ship.student_file import load_student, sidecar_path
 from fsbbt.train.evaluate import predict_probabilities
@@ -27,8 +27,6 @@ from fsbbt.train.precision import FP32
 METADATA_KEY = "fsbbt"  # ONNX metadata_props key / TorchScript extra file holding the sidecar
 TORCHSCRIPT_EXTRA_FILE = "fsbbt.json"
 PREDICT_BATCH = 256
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".ppm"}
 
 
 @dataclass(frozen=True)
@@ -135,21 +133,6 @@ def image_files(paths: Sequence[Path]) -> list[Path]:
         raise FsbbtError(f"no images found in {', '.join(map(str, paths))}; supported: "
                          f"{', '.join(sorted(IMAGE_SUFFIXES))}")
     return files
-
-
-def read_image(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
-    """One image as uint8 C×H×W in the model's shape: greyscale or RGB, resized if needed."""
-    channels, height, width = input_shape
-    try:
-        with Image.open(path) as image:
-            converted = image.convert("L" if channels == 1 else "RGB")
-            if converted.size != (width, height):
-                converted = converted.resize((width, height), Image.Resampling.BILINEAR)
-            pixels = np.asarray(converted, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise FsbbtError(f"cannot read image {path} ({type(exc).__name__}: {exc}); "
-                         "remove it or replace it with a valid image file") from exc
-    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
 def predict(model: Path | str | ShippedModel, images: Sequence[Path | str],
