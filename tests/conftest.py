@@ -79,3 +79,13 @@ def _float32_after_each_test() -> Iterator[None]:
 
     yield
     precision.configure("fp32")
+
+
+@pytest.fixture()
+def isolated_locations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No $FSBBT_DATA, an empty cache, no system dirs, no network: only what the test puts."""
+    monkeypatch.delenv("FSBBT_DATA", raising=False)
+    monkeypatch.delenv("FSBBT_MIRRORS", raising=False)
+    monkeypatch.setenv("FSBBT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FSBBT_OFFLINE", "1")
+    return tmp_path

@@ -26,32 +26,22 @@ from fsbbt.data.locate import RemoteFile
 from fsbbt.errors import FsbbtError
 
 
-@pytest.fixture()
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No $FSBBT_DATA, an empty cache, no network: only what the test writes."""
-    monkeypatch.delenv("FSBBT_DATA", raising=False)
-    monkeypatch.delenv("FSBBT_MIRRORS", raising=False)
-    monkeypatch.setenv("FSBBT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("FSBBT_OFFLINE", "1")
-    return tmp_path
-
-
-def test_cifar10_pickles_load_in_canonical_order(isolated: Path) -> None:
-    written = write_cifar10(isolated / "data")
-    dataset = load_dataset("cifar10", isolated / "data")
+def test_cifar10_pickles_load_in_canonical_order(isolated_locations: Path) -> None:
+    written = write_cifar10(isolated_locations / "data")
+    dataset = load_dataset("cifar10", isolated_locations / "data")
     assert dataset.train_images.shape == (100, 3, 32, 32) and dataset.test_images.shape[0] == 30
     np.testing.assert_array_equal(dataset.train_images, written["train_images"])
     np.testing.assert_array_equal(dataset.train_labels, written["train_labels"])
     np.testing.assert_array_equal(dataset.test_images, written["test_images"])
     assert dataset.class_names == tuple(CIFAR10_NAMES) and dataset.input_shape == (3, 32, 32)
     # pointing at the extracted folder itself works too
-    again = load_dataset("cifar10", isolated / "data" / "cifar-10-batches-py")
+    again = load_dataset("cifar10", isolated_locations / "data" / "cifar-10-batches-py")
     np.testing.assert_array_equal(again.test_labels, written["test_labels"])
 
 
-def test_cifar100_uses_fine_labels_and_meta_names(isolated: Path) -> None:
-    written = write_cifar100(isolated / "data")
-    dataset = load_dataset("cifar100", isolated / "data")
+def test_cifar100_uses_fine_labels_and_meta_names(isolated_locations: Path) -> None:
+    written = write_cifar100(isolated_locations / "data")
+    dataset = load_dataset("cifar100", isolated_locations / "data")
     assert dataset.num_classes == 100 and dataset.class_names[7] == "class07"
     np.testing.assert_array_equal(dataset.train_labels, written["train_labels"])
     assert dataset.train_labels.max() == 99  # fine, not the 20 coarse labels
@@ -77,15 +67,15 @@ class _Evaluates:
 
 
 @pytest.mark.parametrize("payload", ["shell", "eval"])
-def test_crafted_pickle_is_refused_without_running_anything(isolated: Path, payload: str) -> None:
-    write_cifar10(isolated / "data")
-    marker = isolated / "pwned"
+def test_crafted_pickle_is_refused_without_running_anything(isolated_locations: Path, payload: str) -> None:
+    write_cifar10(isolated_locations / "data")
+    marker = isolated_locations / "pwned"
     attack = (_RunsShell(f"touch {marker}") if payload == "shell"
               else _Evaluates(f"open({str(marker)!r}, 'w').close()"))
-    batch = isolated / "data" / "cifar-10-batches-py" / "data_batch_1"
+    batch = isolated_locations / "data" / "cifar-10-batches-py" / "data_batch_1"
     batch.write_bytes(pickle.dumps({b"data": attack, b"labels": [0]}, protocol=4))
     with pytest.raises(FsbbtError) as error:
-        load_dataset("cifar10", isolated / "data")
+        load_dataset("cifar10", isolated_locations / "data")
     message = str(error.value)
     assert "\n" not in message and "refused" in message and "data_batch_1" in message
     assert ("system" in message) or ("eval" in message)
@@ -103,41 +93,41 @@ def test_crafted_pickle_is_refused_without_running_anything(isolated: Path, payl
      "outside 0..9"),
     (pickle.dumps({b"labels": [0]}, protocol=4), "no 'data' entry"),
 ])
-def test_bad_batch_files_are_one_line_errors(isolated: Path, content: bytes, needle: str) -> None:
-    write_cifar10(isolated / "data")
-    (isolated / "data" / "cifar-10-batches-py" / "data_batch_3").write_bytes(content)
+def test_bad_batch_files_are_one_line_errors(isolated_locations: Path, content: bytes, needle: str) -> None:
+    write_cifar10(isolated_locations / "data")
+    (isolated_locations / "data" / "cifar-10-batches-py" / "data_batch_3").write_bytes(content)
     with pytest.raises(FsbbtError, match=needle) as error:
-        load_dataset("cifar10", isolated / "data")
+        load_dataset("cifar10", isolated_locations / "data")
     message = str(error.value)
     assert "\n" not in message and ("replace" in message or "fetch" in message)
 
 
-def test_truncated_pickle_is_a_one_line_error(isolated: Path) -> None:
-    write_cifar10(isolated / "data")
-    batch = isolated / "data" / "cifar-10-batches-py" / "test_batch"
+def test_truncated_pickle_is_a_one_line_error(isolated_locations: Path) -> None:
+    write_cifar10(isolated_locations / "data")
+    batch = isolated_locations / "data" / "cifar-10-batches-py" / "test_batch"
     batch.write_bytes(batch.read_bytes()[:5000])
     with pytest.raises(FsbbtError, match="not a readable CIFAR pickle"):
         read_cifar_pickle(batch)
 
 
-def test_archive_in_data_dir_is_extracted_into_the_cache(isolated: Path) -> None:
-    written = write_cifar10(isolated / "build")
-    (isolated / "mine").mkdir()
-    write_tarball(isolated / "build" / "cifar-10-batches-py",
-                  isolated / "mine" / "cifar-10-python.tar.gz")
-    dataset = load_dataset("cifar10", isolated / "mine")
+def test_archive_in_data_dir_is_extracted_into_the_cache(isolated_locations: Path) -> None:
+    written = write_cifar10(isolated_locations / "build")
+    (isolated_locations / "mine").mkdir()
+    write_tarball(isolated_locations / "build" / "cifar-10-batches-py",
+                  isolated_locations / "mine" / "cifar-10-python.tar.gz")
+    dataset = load_dataset("cifar10", isolated_locations / "mine")
     np.testing.assert_array_equal(dataset.train_images, written["train_images"])
-    assert (isolated / "cache" / "cifar10" / "cifar-10-batches-py" / "data_batch_5").is_file()
-    assert not list((isolated / "cache").rglob("*.part"))
+    assert (isolated_locations / "cache" / "cifar10" / "cifar-10-batches-py" / "data_batch_5").is_file()
+    assert not list((isolated_locations / "cache").rglob("*.part"))
 
 
-def test_archive_download_is_verified_then_extracted(isolated: Path,
+def test_archive_download_is_verified_then_extracted(isolated_locations: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    written = write_cifar10(isolated / "build")
-    served = isolated / "served"
+    written = write_cifar10(isolated_locations / "build")
+    served = isolated_locations / "served"
     served.mkdir()
     archive = served / "cifar-10-python.tar.gz"
-    write_tarball(isolated / "build" / "cifar-10-batches-py", archive)
+    write_tarball(isolated_locations / "build" / "cifar-10-batches-py", archive)
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     monkeypatch.setenv("FSBBT_OFFLINE", "0")
     with serve_folder(served) as url:
@@ -147,30 +137,30 @@ def test_archive_download_is_verified_then_extracted(isolated: Path,
             load_cifar10()
         assert "cifar-10-batches-py/ folder" in str(error.value)
         assert "image-folder tree" in str(error.value)
-        assert not (isolated / "cache" / "cifar10" / archive.name).exists()
+        assert not (isolated_locations / "cache" / "cifar10" / archive.name).exists()
         good = replace(CIFAR10, files=(RemoteFile(archive.name, digest),), mirrors=(url,))
         monkeypatch.setattr(catalog, "CIFAR10", good)
         dataset = load_cifar10()
     np.testing.assert_array_equal(dataset.test_images, written["test_images"])
 
 
-def test_nothing_found_names_both_layouts(isolated: Path) -> None:
+def test_nothing_found_names_both_layouts(isolated_locations: Path) -> None:
     with pytest.raises(FsbbtError) as error:
-        load_dataset("cifar100", isolated / "nowhere")
+        load_dataset("cifar100", isolated_locations / "nowhere")
     message = str(error.value)
     assert "cifar-100-python.tar.gz" in message and "image-folder tree" in message
     assert "\n" not in message
 
 
 def test_cifar10_from_an_image_tree_is_decoded_once_then_cached(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = isolated / "jpeg"
+        isolated_locations: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = isolated_locations / "jpeg"
     write_image_tree(root, CIFAR10_NAMES, {"train": 3, "test": 2})
     first = load_dataset("cifar10", root)
     assert first.train_images.shape == (30, 3, 32, 32) and first.test_images.shape == (20, 3, 32, 32)
     assert first.class_names == tuple(CIFAR10_NAMES)
     np.testing.assert_array_equal(first.train_labels, np.repeat(np.arange(10), 3))
-    assert len(list((isolated / "cache" / "decoded").glob("cifar10-*.npz"))) == 1
+    assert len(list((isolated_locations / "cache" / "decoded").glob("cifar10-*.npz"))) == 1
 
     def no_decoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("the second load must come from the cache")
@@ -182,17 +172,17 @@ def test_cifar10_from_an_image_tree_is_decoded_once_then_cached(
 
     # a changed tree is a new key: decoded again, never served stale
     monkeypatch.undo()
-    monkeypatch.setenv("FSBBT_CACHE", str(isolated / "cache"))
+    monkeypatch.setenv("FSBBT_CACHE", str(isolated_locations / "cache"))
     monkeypatch.setenv("FSBBT_OFFLINE", "1")
     write_image_tree(root, CIFAR10_NAMES[:1], {"train": 4}, seed=5)
     third = load_dataset("cifar10", root)
     assert len(third.train_images) == 31
 
 
-def test_generic_image_folder_needs_data_dir_and_reads_any_classes(isolated: Path) -> None:
+def test_generic_image_folder_needs_data_dir_and_reads_any_classes(isolated_locations: Path) -> None:
     with pytest.raises(FsbbtError, match="needs a folder; pass --data-dir"):
         load_dataset("image-folder")
-    root = isolated / "pets"
+    root = isolated_locations / "pets"
     write_image_tree(root, ["cat", "dog", "fish"], {"train": 2, "test": 1}, size=20)
     dataset = load_dataset("image-folder", root)
     assert dataset.class_names == ("cat", "dog", "fish")
@@ -203,8 +193,8 @@ def test_generic_image_folder_needs_data_dir_and_reads_any_classes(isolated: Pat
         load_dataset("image-folder", root)
 
 
-def test_unreadable_image_in_a_tree_is_named(isolated: Path) -> None:
-    root = isolated / "tree"
+def test_unreadable_image_in_a_tree_is_named(isolated_locations: Path) -> None:
+    root = isolated_locations / "tree"
     write_image_tree(root, ["a", "b"], {"train": 2, "test": 1})
     (root / "train" / "a" / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(FsbbtError, match="broken.jpg is not a readable image"):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from layer_helpers import conv_filters, dense_widths
 
 from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import load_config
@@ -20,19 +21,11 @@ from fsbbt.train.evaluate import predict_probabilities
 from fsbbt.train.schedule import Cifar100Schedule, ConstantSchedule, make_schedule
 
 
-def _convs(model: torch.nn.Module) -> list[int]:
-    return [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-
-
-def _dense(model: torch.nn.Module) -> list[int]:
-    return [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
-
-
 def test_alexnet_and_half_have_the_papers_layers() -> None:
     full = build_classifier("alexnet", (3, 32, 32), 10)
     half = build_classifier("alexnet-half", (3, 32, 32), 10)
-    assert _convs(full) == [48, 128, 192, 192, 128] and _convs(half) == [24, 64, 96, 96, 64]
-    assert _dense(full) == [512, 256, 10] and _dense(half) == [256, 128, 10]
+    assert conv_filters(full) == [48, 128, 192, 192, 128] and conv_filters(half) == [24, 64, 96, 96, 64]
+    assert dense_widths(full) == [512, 256, 10] and dense_widths(half) == [256, 128, 10]
     assert [m.kernel_size for m in full.modules() if isinstance(m, torch.nn.Conv2d)] == [
         (5, 5), (5, 5), (3, 3), (3, 3), (3, 3)]
     batch_norms = [m for m in full.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -60,11 +53,11 @@ def test_square_images_are_required_for_alexnet() -> None:
 
 def test_conv_cvae_shapes_and_training_on_rgb() -> None:
     model = build_cvae("conv", (3, 32, 32), 10, 2)
-    assert _convs(model) == [32, 64, 128, 256, 512]
+    assert conv_filters(model) == [32, 64, 128, 256, 512]
     assert [m.out_channels for m in model.modules()
             if isinstance(m, torch.nn.ConvTranspose2d)] == [256, 128, 64, 32, 3]
     assert model.condition_plane.out_features == 32 * 32
-    assert _dense(model.encoder)[-2:] == [32, 16] and model.to_mean.out_features == 2
+    assert dense_widths(model.encoder)[-2:] == [32, 16] and model.to_mean.out_features == 2
     reconstruction, mean, log_var = model(torch.rand(4, 3, 32, 32), torch.eye(10)[:4])
     assert reconstruction.shape == (4, 3, 32, 32) and mean.shape == log_var.shape == (4, 2)
     assert 0 <= reconstruction.min() and reconstruction.max() <= 1

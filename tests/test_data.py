@@ -38,16 +38,6 @@ def write_tiny_idx_set(folder: Path, n_train: int = 30, n_test: int = 20, seed: 
     return arrays
 
 
-@pytest.fixture()
-def isolated_locations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No $FSBBT_DATA, an empty cache, no system dirs, no network: only what the test puts."""
-    monkeypatch.delenv("FSBBT_DATA", raising=False)
-    monkeypatch.delenv("FSBBT_MIRRORS", raising=False)
-    monkeypatch.setenv("FSBBT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("FSBBT_OFFLINE", "1")
-    return tmp_path
-
-
 def test_idx_round_trip_gz_and_raw(tmp_path: Path) -> None:
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     for name in ("a.idx.gz", "a.idx"):

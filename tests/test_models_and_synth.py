@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from layer_helpers import conv_filters, dense_widths
 
 from fsbbt.errors import FsbbtError
 from fsbbt.models import build_classifier, build_cvae
@@ -12,19 +13,11 @@ from fsbbt.synth import CvaeRecipe, mixup_from_fewshot, sample_cvae, train_cvae
 from fsbbt.synth.cvae import balanced_conditions, draw_latents
 
 
-def _conv_filters(model: torch.nn.Module) -> list[int]:
-    return [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-
-
-def _dense_widths(model: torch.nn.Module) -> list[int]:
-    return [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
-
-
 def test_lenet5_and_half_have_the_papers_layers() -> None:
     full = build_classifier("lenet5", (1, 28, 28), 10)
     half = build_classifier("lenet5-half", (1, 28, 28), 10)
-    assert _conv_filters(full) == [6, 16] and _conv_filters(half) == [3, 8]
-    assert _dense_widths(full) == [120, 84, 10] == _dense_widths(half)
+    assert conv_filters(full) == [6, 16] and conv_filters(half) == [3, 8]
+    assert dense_widths(full) == [120, 84, 10] == dense_widths(half)
     # second conv is "same"-padded: 16 × 6 × 6 features reach the first dense layer
     assert full.classifier[1].in_features == 16 * 6 * 6
     assert full(torch.zeros(4, 1, 28, 28)).shape == (4, 10)

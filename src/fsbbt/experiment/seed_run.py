@@ -90,7 +90,7 @@ def run_seed(plans: list[PlannedMethod], dataset: ImageDataset, oracle: QueryOra
                                      dataset.num_classes, seed)
     fewshot = FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
     test_accuracy = test_accuracy_on(dataset)
-    shared: dict[str, Any] = {}  # FS-BBT's synthetic sets, keyed by what they are built from
+    shared: dict[str, Any] = {}  # FS-BBT's CVAEs and synthetic sets, keyed by what they are built from
     results: dict[str, StageResult] = {}
     sample_grid: Samples | None = None
     for plan in plans:

@@ -60,8 +60,13 @@ def build_synthetic_set(context: MethodContext) -> SyntheticSet:
         recipe = CvaeRecipe(kind=cvae_settings.kind, latent_dim=cvae_settings.latent_dim,
                             epochs=cvae_settings.epochs, batch_size=cvae_settings.batch_size,
                             lr=cvae_settings.lr)
-        cvae = train_cvae(fewshot_images, teacher_labels, context.num_classes, recipe,
-                          seed=context.seed)
+        # The CVAE depends on the few images and its own recipe only: variants that change
+        # M, τ or the sampling (the ablations) reuse the one trained for this seed.
+        cvae_key = f"fsbbt-cvae:{recipe}"
+        if cvae_key not in context.shared:
+            context.shared[cvae_key] = train_cvae(fewshot_images, teacher_labels,
+                                                  context.num_classes, recipe, seed=context.seed)
+        cvae = context.shared[cvae_key]
         cvae_images, _ = sample_cvae(cvae, cvae_count, context.num_classes,
                                      cvae_settings.sampling, np.random.default_rng([context.seed, 2]))
     else:
