@@ -3,13 +3,8 @@
 The FS-BBT reference code is Keras, whose layers start this way; PyTorch's default
 (Kaiming-uniform with a=√5) trained LeNet5-half 2–3 points worse on 2,000
 Fashion-MNIST images in our measurement, so every network built by the registry
-starts the Keras way. Batch-norm layers take Keras' epsilon (1e-3), but keep PyTorch's
-running-average momentum (0.1) rather than Keras' 0.99: the running variance starts at 1
-while the real one in the first layers is ~1e-3, and at 0.99 it takes over a thousand
-steps to forget the start. Measured (AlexNet-half, 2,000 CIFAR-10 images, 160 steps):
-test accuracy 10 % (chance) in eval mode with Keras' momentum, 44 % with PyTorch's, 47 %
-with exact statistics. At paper scale both converge; short runs and early curve points
-would not.
+starts the Keras way. Batch-norm layers take Keras' epsilon (1e-3); how their running
+statistics are averaged is the training loop's business (:mod:`fsbbt.train.batch_norm`).
 """
 
 from __future__ import annotations

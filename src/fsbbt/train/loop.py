@@ -19,6 +19,7 @@ from torch import nn
 
 from fsbbt import progress
 from fsbbt.train import distributed, precision
+from fsbbt.train.batch_norm import set_running_average_weights
 from fsbbt.train.augment import (
     GREY_GEOMETRY,
     AugmentationMode,
@@ -179,6 +180,7 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
                 if recipe.augmentation in ("standard", "combination"):
                     batch_images = precision.prepare_images(
                         random_affine(batch_images, augment_rng, recipe.geometry), mode)
+                set_running_average_weights(model)
                 with precision.autocast(mode, device):
                     logits = trained_model(batch_images)
                 loss = F.cross_entropy(logits.float(), batch_targets)
