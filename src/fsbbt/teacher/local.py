@@ -7,16 +7,14 @@ The module is private to :class:`LocalTeacher`; callers get ``predict_proba`` on
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from fsbbt.errors import FsbbtError
-from fsbbt.models import build_classifier
+from fsbbt.models.saved import load_network, read_description, save_network
 from fsbbt.train.evaluate import predict_probabilities
 from fsbbt.train.precision import FP32
 
@@ -44,10 +42,7 @@ class TeacherMetadata:
 
 
 def save_teacher(model: nn.Module, metadata: TeacherMetadata, directory: Path) -> None:
-    """Write weights and metadata; the JSON goes last so its presence means "complete"."""
-    directory.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), directory / WEIGHTS_FILE)
-    (directory / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2) + "\n")
+    save_network(model, metadata, directory / WEIGHTS_FILE, directory / METADATA_FILE)
 
 
 def file_fingerprint(path: Path) -> str:
@@ -64,18 +59,11 @@ def file_fingerprint(path: Path) -> str:
 
 
 def read_metadata(directory: Path) -> TeacherMetadata:
-    path = directory / METADATA_FILE
-    try:
-        raw = json.loads(path.read_text())
-        raw["input_shape"] = tuple(raw["input_shape"])
-        raw["class_names"] = tuple(raw["class_names"])
-        return TeacherMetadata(**raw)
-    except FileNotFoundError as exc:
-        raise FsbbtError(f"no saved teacher in {directory} ({METADATA_FILE} missing); "
-                         "train one with `fsbbt teacher train`") from exc
-    except (ValueError, TypeError, KeyError) as exc:
-        raise FsbbtError(f"{path} is not a valid teacher description ({exc}); "
-                         "re-train the teacher") from exc
+    return read_description(
+        directory / METADATA_FILE, TeacherMetadata,
+        missing=f"no saved teacher in {directory} ({METADATA_FILE} missing); "
+                "train one with `fsbbt teacher train`",
+        what="teacher description", fix="re-train the teacher")
 
 
 class LocalTeacher:
@@ -85,14 +73,10 @@ class LocalTeacher:
         self.metadata = read_metadata(directory)
         self.input_shape = self.metadata.input_shape
         self.class_names = self.metadata.class_names
-        model = build_classifier(self.metadata.arch, self.input_shape, len(self.class_names))
-        try:
-            state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
-        except (OSError, RuntimeError, KeyError) as exc:
-            raise FsbbtError(f"cannot load teacher weights from {directory / WEIGHTS_FILE} "
-                             f"({type(exc).__name__}); re-train the teacher") from exc
-        self._model = model.eval()
+        self._model = load_network(
+            self.metadata.arch, self.input_shape, len(self.class_names),
+            directory / WEIGHTS_FILE,
+            what="teacher weights", fix="re-train the teacher")
         self.fingerprint = f"local:{file_fingerprint(directory / WEIGHTS_FILE)}"
 
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:

@@ -19,7 +19,6 @@ from torch import nn
 
 from fsbbt import progress
 from fsbbt.train import distributed, precision
-from fsbbt.train.batch_norm import set_running_average_weights
 from fsbbt.train.augment import (
     GREY_GEOMETRY,
     AugmentationMode,
@@ -27,6 +26,7 @@ from fsbbt.train.augment import (
     mix_with_random_batch,
     random_affine,
 )
+from fsbbt.train.batch_norm import set_running_average_weights
 from fsbbt.train.checkpoint import load_checkpoint, save_checkpoint
 from fsbbt.train.schedule import LrSchedule, LrScheduleName, make_schedule
 from fsbbt.train.tensors import uint8_to_float
