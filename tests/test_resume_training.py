@@ -89,12 +89,15 @@ def test_fit_classifier_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
     checkpoint = tmp_path / "stage.ckpt"
     interrupted = model()
-    fit_classifier(interrupted, images, targets, TrainRecipe(**{**recipe.__dict__, "epochs": 2}),
-                   seed=1, checkpoint=checkpoint)
-    assert load_checkpoint(checkpoint)["epoch"] == 2
+    first_part = fit_classifier(interrupted, images, targets,
+                                TrainRecipe(**{**recipe.__dict__, "epochs": 2}),
+                                seed=1, checkpoint=checkpoint)
+    saved = load_checkpoint(checkpoint)
+    assert saved["epoch"] == 2 and 0 < saved["history"]["seconds"] <= first_part.seconds
     resumed = model()  # a fresh process: new weights, overwritten from the checkpoint
     history = fit_classifier(resumed, images, targets, recipe, seed=1, checkpoint=checkpoint)
     assert history.epoch_loss == pytest.approx(reference_history.epoch_loss, abs=0)
+    assert history.seconds > first_part.seconds  # the time of both processes
     for mine, theirs in zip(resumed.state_dict().values(), reference.state_dict().values(),
                             strict=True):
         assert torch.equal(mine, theirs)

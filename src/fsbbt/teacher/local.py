@@ -33,8 +33,8 @@ class TeacherMetadata:
     test_accuracy: float
     epochs: int
     seed: int
-    # wall time of the training run that produced it (of the epochs run in the last
-    # process, if it was resumed); None for teachers saved before this was recorded
+    # wall time of the training that produced it, summed over resumed processes;
+    # None for teachers saved before this was recorded
     train_seconds: float | None = None
     # hash of the training recipe and the training data (see train_local.training_identity);
     # None for teachers saved before it was recorded

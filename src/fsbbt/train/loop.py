@@ -52,7 +52,7 @@ class TrainHistory:
     epoch_loss: list[float] = field(default_factory=list)
     eval_epochs: list[int] = field(default_factory=list)
     eval_accuracy: list[float] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of all epochs, added up across resumed processes
     images_per_second: float = 0.0
 
 
@@ -99,7 +99,8 @@ class _TrainingState:
                 "grad_scaler": self.scaler.state_dict(),
                 "history": {"epoch_loss": history.epoch_loss,
                             "eval_epochs": history.eval_epochs,
-                            "eval_accuracy": history.eval_accuracy}}
+                            "eval_accuracy": history.eval_accuracy,
+                            "seconds": history.seconds}}
 
     def load(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
@@ -161,6 +162,7 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     epochs_done = _resume(checkpoint, fingerprint, recipe.epochs, state)
     steps_per_epoch = len(distributed.rank_batches(np.arange(n), recipe.batch_size))
     started = time.perf_counter()
+    seconds_before = history.seconds  # of the processes this run resumes
     trained_model.train()
     with progress.bar(description, recipe.epochs * steps_per_epoch, "step") as train_bar:
         train_bar.advance(epochs_done * steps_per_epoch)
@@ -199,13 +201,15 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
                 history.eval_epochs.append(epoch)
                 history.eval_accuracy.append(evaluate(model))
                 trained_model.train()
+            history.seconds = seconds_before + time.perf_counter() - started
             if checkpoint is not None and distributed.is_main_process():
                 save_checkpoint(checkpoint, {"fingerprint": fingerprint, "epoch": epoch,
                                              **state.to_checkpoint()})
             train_bar.advance(0, epoch=epoch, loss=history.epoch_loss[-1])
-    history.seconds = time.perf_counter() - started
+    this_process = time.perf_counter() - started
+    history.seconds = seconds_before + this_process
     epochs_run = recipe.epochs - epochs_done
-    history.images_per_second = epochs_run * n / max(history.seconds, 1e-9)
+    history.images_per_second = epochs_run * n / max(this_process, 1e-9)
     model.to("cpu")
     model.eval()
     return history
