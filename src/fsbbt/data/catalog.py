@@ -18,33 +18,37 @@ from fsbbt.errors import FsbbtError
 _IDX_ROLES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
-MNIST = FileSetSpec(
-    name="mnist",
-    files=tuple(RemoteFile(f, s) for f, s in zip(_IDX_ROLES, (
-        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-    ), strict=True)),
-    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
-             "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-    system_dirs=(Path("/usr/share/datasets/mnist"),),
-)
 
-FASHION_MNIST = FileSetSpec(
-    name="fashion-mnist",
-    files=tuple(RemoteFile(f, s) for f, s in zip(_IDX_ROLES, (
-        "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-        "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-        "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-        "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-    ), strict=True)),
-    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-             "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
+def _idx_file_set(name: str, sha256s: tuple[str, str, str, str], mirrors: tuple[str, ...],
+                  system_dir: Path) -> FileSetSpec:
+    """The four IDX files of an MNIST-layout dataset, with their published checksums."""
+    return FileSetSpec(name=name,
+                       files=tuple(RemoteFile(f, s) for f, s in zip(_IDX_ROLES, sha256s,
+                                                                    strict=True)),
+                       mirrors=mirrors, system_dirs=(system_dir,))
+
+
+MNIST = _idx_file_set(
+    "mnist",
+    ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+     "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+     "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+     "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+    ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+     "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+    Path("/usr/share/datasets/mnist"))
+
+FASHION_MNIST = _idx_file_set(
+    "fashion-mnist",
+    ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+     "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+     "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+     "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+    ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+     "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
     # Debian's dataset-fashion-mnist; its files are re-compressed, so their gzip bytes differ
     # from the published checksums although the contents are the same.
-    system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
-)
+    Path("/usr/share/datasets/fashion-mnist"))
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot")
