@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fsbbt.experiment.config import load_config
+from fsbbt.experiment.seed_run import plan_methods
 from fsbbt.experiment.stages import config_fingerprint
 
 
@@ -51,3 +52,21 @@ def test_setting_a_key_to_its_default_keeps_the_stage() -> None:
 
 def test_the_precision_counts_as_resolved() -> None:
     assert _fingerprints("precision=bf16") != _fingerprints("precision=fp32")
+
+
+def test_each_distinct_synthetic_set_takes_a_part_of_the_budget() -> None:
+    def parts(*methods: str) -> set[int]:
+        quoted = ", ".join(f"'{method}'" for method in methods)
+        config = load_config("digits", [f"methods=[{quoted}]",
+                                        "query_budget=100000"])
+        return {plan.budget_parts for plan in plan_methods(config)}
+
+    # FS-BBT and FS-BBT* query one synthetic set; the baselines query none of their own
+    assert parts("student-alone/lenet5-half", "fsbbt/lenet5-half", "fsbbt/lenet5") == {1}
+    assert parts("fsbbt/lenet5-half", "bbkd/lenet5-half") == {2}
+    # BBKD picks its images with the student, so each student architecture is a set
+    assert parts("bbkd/lenet5-half", "bbkd/lenet5") == {2}
+    assert parts("fsbbt/lenet5-half", "fsbbt[synthesis.budget=4800]/lenet5-half") == {2}
+    config = load_config("digits", ["query_budget=100000"])
+    assert (config_fingerprint(config, "fsbbt", budget_parts=2)
+            != config_fingerprint(config, "fsbbt", budget_parts=1))

@@ -20,7 +20,7 @@ from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import ExperimentConfig, config_with_overrides
 from fsbbt.experiment.method_spec import MethodSpec, parse_method_entry
 from fsbbt.experiment.results import StageResult
-from fsbbt.experiment.stages import Stage, config_fingerprint
+from fsbbt.experiment.stages import Stage, config_fingerprint, synthetic_set_identity
 from fsbbt.methods import FewShotSet, MethodContext, MethodOutcome, get_method
 from fsbbt.models import CLASSIFIERS
 from fsbbt.ship.student_file import StudentInfo, save_student, student_filename
@@ -38,20 +38,24 @@ class PlannedMethod:
     spec: MethodSpec
     config: ExperimentConfig
     fingerprint: str
+    budget_parts: int = 1  # distinct synthetic sets splitting each seed's query budget
 
 
 def plan_methods(config: ExperimentConfig) -> list[PlannedMethod]:
     """Every entry of ``methods``, refused before any training if a name is unknown."""
-    plans = []
+    entries = []
     for entry in config.methods:
         spec = parse_method_entry(entry)
         get_method(spec.method)
         if spec.arch not in CLASSIFIERS:
             raise FsbbtError(f"unknown student architecture {spec.arch!r} in method {entry!r}; "
                              f"choose one of {', '.join(sorted(CLASSIFIERS))}")
-        variant = config_with_overrides(config, spec.overrides, f"method {entry}")
-        plans.append(PlannedMethod(spec, variant, config_fingerprint(variant, spec.method)))
-    return plans
+        entries.append((spec, config_with_overrides(config, spec.overrides, f"method {entry}")))
+    synthetic_sets = {synthetic_set_identity(variant, spec.method, spec.arch)
+                      for spec, variant in entries} - {None}
+    parts = max(1, len(synthetic_sets))
+    return [PlannedMethod(spec, variant, config_fingerprint(variant, spec.method, parts), parts)
+            for spec, variant in entries]
 
 
 def training_curve(history: TrainHistory) -> dict[str, list]:
@@ -107,7 +111,8 @@ def run_seed(plans: list[PlannedMethod], dataset: ImageDataset, oracle: QueryOra
             continue
         progress.status(f"[seed {seed}] {spec.key}")
         context = MethodContext(plan.config, seed, fewshot, oracle, test_accuracy, shared=shared,
-                                stage_checkpoint=stage.checkpoint)
+                                stage_checkpoint=stage.checkpoint,
+                                budget_parts=plan.budget_parts)
         started = time.perf_counter()
         outcome = get_method(spec.method)(context, spec.arch)
         seconds = time.perf_counter() - started

@@ -29,14 +29,14 @@ _NOT_IN_FINGERPRINT = {"seeds", "methods", "data_dir", "curve_points", "query_ba
 _SECTIONS = {"teacher", "student", "cvae", "synthesis", "bbkd"}
 
 
-def config_fingerprint(config: ExperimentConfig, method: str) -> str:
+def config_fingerprint(config: ExperimentConfig, method: str, budget_parts: int = 1) -> str:
     """A short hash of every setting that changes what ``method``'s stage computes.
 
     Only the sections the method reads count (``CONFIG_SECTIONS_READ``), and keys left
     at their defaults are omitted, so a release that adds a config key with a default
     does not invalidate finished stages. The query budget counts for the methods it
-    shrinks, together with the number of seeds that share it, and the precision counts
-    as resolved on this machine.
+    shrinks, together with the number of seeds and of synthetic sets that share it
+    (``budget_parts``), and the precision counts as resolved on this machine.
     """
     settings = config.model_dump(mode="json", exclude_defaults=True)
     sections_read = set(CONFIG_SECTIONS_READ[method])
@@ -49,8 +49,21 @@ def config_fingerprint(config: ExperimentConfig, method: str) -> str:
     relevant["precision"] = precision.resolve(config.precision,
                                               distributed.current().device).name
     if method in BUDGETED_METHODS and config.query_budget is not None:
-        relevant["query_budget"] = [config.query_budget, len(config.seeds)]
+        relevant["query_budget"] = [config.query_budget, len(config.seeds), budget_parts]
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def synthetic_set_identity(config: ExperimentConfig, method: str, arch: str) -> str | None:
+    """What decides the synthetic images a budgeted method queries (None for the others):
+    entries with the same identity query the same images and share one budget part."""
+    if method not in BUDGETED_METHODS:
+        return None
+    sections, per_arch = BUDGETED_METHODS[method]
+    settings = config.model_dump(mode="json")
+    identity = {"method": method, **{section: settings[section] for section in sections}}
+    if per_arch:
+        identity["arch"] = arch
+    return json.dumps(identity, sort_keys=True)
 
 
 class Stage:

@@ -50,6 +50,8 @@ class MethodContext:
     shared: dict[str, Any] = field(default_factory=dict)
     # where train_student checkpoints the current stage every epoch (set per stage by the runner)
     stage_checkpoint: Path | None = None
+    # how many distinct synthetic sets of the run split each seed's query budget
+    budget_parts: int = 1
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -100,10 +102,13 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
 
 def synthetic_images_within_budget(context: MethodContext, wanted: int, what: str) -> int:
     """How many images beyond the N few ones a method may query for one seed: ``wanted``,
-    shrunk so that every seed's N + that many fit ``query_budget``.
+    shrunk so that every seed's N + its synthetic sets fit ``query_budget``.
 
-    Decided from the config alone, never from what the ledger already holds, so a resumed
-    run builds exactly the set the interrupted one was building.
+    The few images are queried once per seed whatever the methods; what is left of the
+    seed's share is split equally between the run's distinct synthetic sets
+    (``budget_parts``: FS-BBT and BBKD in one run get half each). Decided from the config
+    alone, never from what the ledger already holds, so a resumed run builds exactly the
+    set the interrupted one was building.
     """
     config = context.config
     query_budget = context.oracle.budget
@@ -115,8 +120,11 @@ def synthetic_images_within_budget(context: MethodContext, wanted: int, what: st
         raise FsbbtError(f"query budget {query_budget} cannot label the {fewshot_count} few "
                          f"images for each of {len(config.seeds)} seed(s); raise --query-budget "
                          f"to at least {fewshot_count * len(config.seeds)}")
-    fitted = min(wanted, per_seed - fewshot_count)
+    share = (per_seed - fewshot_count) // context.budget_parts
+    fitted = min(wanted, share)
     if fitted < wanted:
-        progress.status(f"query budget {query_budget}: {what} shrunk from {wanted} to "
-                        f"{fitted} images so N + M = {fewshot_count + fitted} per seed fits")
+        shared_by = (f", shared by {context.budget_parts} synthetic sets"
+                     if context.budget_parts > 1 else "")
+        progress.status(f"query budget {query_budget}{shared_by}: {what} shrunk from {wanted} "
+                        f"to {fitted} images per seed")
     return fitted

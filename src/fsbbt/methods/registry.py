@@ -29,8 +29,15 @@ CONFIG_SECTIONS_READ: dict[str, tuple[str, ...]] = {
     "fsbbt": ("student", "teacher", "cvae", "synthesis"),
     "bbkd": ("student", "teacher", "synthesis", "bbkd"),
 }
-# Methods whose synthetic set shrinks to each seed's share of query_budget.
-BUDGETED_METHODS = frozenset({"fsbbt", "bbkd"})
+# Methods whose synthetic queries shrink to fit query_budget, and the config sections
+# that decide which images they query. Entries with equal sections (and, for a method
+# whose choice of images depends on the student, equal student architectures) query the
+# same images and share one part of the budget: FS-BBT and FS-BBT* use one synthetic set.
+BUDGETED_METHODS: dict[str, tuple[tuple[str, ...], bool]] = {
+    # method: (sections, whether the student architecture changes the images)
+    "fsbbt": (("synthesis", "cvae"), False),
+    "bbkd": (("student", "synthesis", "bbkd"), True),
+}
 
 
 def get_method(name: str) -> MethodRecipe:
