@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from fsbbt.models import build_classifier, build_cvae
 from fsbbt.synth import CvaeRecipe, sample_cvae, train_cvae
 from fsbbt.train import TrainRecipe, fit_classifier, precision
 from fsbbt.train.augment import CIFAR_GEOMETRY, GREY_GEOMETRY, geometry_for, random_affine
-from fsbbt.train.batch_norm import set_running_average_weights
+from fsbbt.train.batch_norm import measure_statistics, set_running_average_weights
 from fsbbt.train.checkpoint import load_checkpoint
 from fsbbt.train.evaluate import predict_probabilities
 from fsbbt.train.schedule import Cifar100Schedule, ConstantSchedule, make_schedule
@@ -206,3 +207,24 @@ def test_batch_norm_averages_every_batch_then_the_last_hundred() -> None:
     for value in range(100, 150):
         expected = 0.99 * expected + 0.01 * value
     assert layer.running_mean.item() == pytest.approx(expected, abs=1e-3)
+
+
+def test_saved_statistics_are_measured_with_the_final_weights() -> None:
+    """After the measuring pass the running statistics are the equal-weight average of the
+    per-batch statistics; a network without batch norm does not even read the batches."""
+    layer = torch.nn.Sequential(torch.nn.BatchNorm1d(2))
+    layer[0].running_mean.fill_(100.0)
+    batches = [(torch.randn(8, 2) + shift, None) for shift in (0.0, 2.0, 4.0)]
+    measure_statistics(layer, batches, contextlib.nullcontext)
+    expected_mean = torch.stack([images.mean(0) for images, _ in batches]).mean(0)
+    expected_var = torch.stack([images.var(0) for images, _ in batches]).mean(0)
+    assert torch.allclose(layer[0].running_mean, expected_mean, atol=1e-6)
+    assert torch.allclose(layer[0].running_var, expected_var, atol=1e-5)
+    assert layer[0].momentum == 0.1 and layer.training
+
+    def no_batches():
+        raise AssertionError("a network without batch norm read the batches")
+        yield
+
+    measure_statistics(build_classifier("lenet5-half", (1, 28, 28), 10), no_batches(),
+                       contextlib.nullcontext)

@@ -136,6 +136,13 @@ def sum_over_ranks(value: float) -> float:
     return float(total.item())
 
 
+def average_over_ranks_(tensor: torch.Tensor) -> None:
+    """Replace a per-rank tensor by its mean over all ranks, in place."""
+    if _state.is_distributed:
+        dist.all_reduce(tensor)
+        tensor /= _state.world_size
+
+
 def wrap_model(model: nn.Module) -> nn.Module:
     """``model`` on this rank's device; wrapped in DDP (which averages gradients) if distributed.
 

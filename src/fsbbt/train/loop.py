@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from fsbbt.train.augment import (
     mix_with_random_batch,
     random_affine,
 )
-from fsbbt.train.batch_norm import set_running_average_weights
+from fsbbt.train.batch_norm import measure_statistics, set_running_average_weights
 from fsbbt.train.checkpoint import load_checkpoint, save_checkpoint
 from fsbbt.train.schedule import LrSchedule, LrScheduleName, make_schedule
 from fsbbt.train.tensors import uint8_to_float
@@ -134,6 +134,26 @@ def _resume(checkpoint: Path | None, fingerprint: str, epochs: int,
     return int(saved["epoch"])
 
 
+def _epoch_batches(all_images: torch.Tensor, all_targets: torch.Tensor, recipe: TrainRecipe,
+                   seed: int, epoch: int, mode: precision.ComputeMode
+                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """This rank's (images, targets) batches of ``epoch``: shuffled, mixed and transformed
+    as ``recipe.augmentation`` says, every draw a function of (seed, epoch, rank)."""
+    order_rng, augment_rng = epoch_generators(seed, epoch)
+    for index_array in distributed.rank_batches(order_rng.permutation(len(all_images)),
+                                                recipe.batch_size):
+        index = torch.from_numpy(index_array).to(all_images.device)
+        batch_images, batch_targets = all_images[index], all_targets[index]
+        if recipe.augmentation == "combination":
+            batch_images, batch_targets = mix_with_random_batch(
+                batch_images, batch_targets, all_images, all_targets, augment_rng,
+                recipe.mix_alpha)
+        if recipe.augmentation in ("standard", "combination"):
+            batch_images = precision.prepare_images(
+                random_affine(batch_images, augment_rng, recipe.geometry), mode)
+        yield batch_images, batch_targets
+
+
 def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray,
                    recipe: TrainRecipe, seed: int, description: str = "train",
                    evaluate: Callable[[nn.Module], float] | None = None,
@@ -167,21 +187,11 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     with progress.bar(description, recipe.epochs * steps_per_epoch, "step") as train_bar:
         train_bar.advance(epochs_done * steps_per_epoch)
         for epoch in range(epochs_done + 1, recipe.epochs + 1):
-            order_rng, augment_rng = epoch_generators(seed, epoch)
             for group in optimizer.param_groups:
                 group["lr"] = state.schedule.lr_at(epoch)
             loss_sum, seen = 0.0, 0
-            for index_array in distributed.rank_batches(order_rng.permutation(n),
-                                                        recipe.batch_size):
-                index = torch.from_numpy(index_array).to(device)
-                batch_images, batch_targets = all_images[index], all_targets[index]
-                if recipe.augmentation == "combination":
-                    batch_images, batch_targets = mix_with_random_batch(
-                        batch_images, batch_targets, all_images, all_targets, augment_rng,
-                        recipe.mix_alpha)
-                if recipe.augmentation in ("standard", "combination"):
-                    batch_images = precision.prepare_images(
-                        random_affine(batch_images, augment_rng, recipe.geometry), mode)
+            for batch_images, batch_targets in _epoch_batches(all_images, all_targets, recipe,
+                                                              seed, epoch, mode):
                 set_running_average_weights(model)
                 with precision.autocast(mode, device):
                     logits = trained_model(batch_images)
@@ -190,14 +200,14 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
                 state.scaler.scale(loss).backward()
                 state.scaler.step(optimizer)
                 state.scaler.update()
-                loss_sum += loss.item() * len(index)
-                seen += len(index)
+                loss_sum += loss.item() * len(batch_images)
+                seen += len(batch_images)
                 train_bar.advance(1)
             history.epoch_loss.append(distributed.sum_over_ranks(loss_sum)
                                       / distributed.sum_over_ranks(seen))
             state.schedule.observe(history.epoch_loss[-1])
-            if evaluate is not None and eval_every and distributed.is_main_process() and (
-                    epoch % eval_every == 0 or epoch == recipe.epochs):
+            if (evaluate is not None and eval_every and distributed.is_main_process()
+                    and epoch % eval_every == 0 and epoch < recipe.epochs):
                 history.eval_epochs.append(epoch)
                 history.eval_accuracy.append(evaluate(model))
                 trained_model.train()
@@ -206,6 +216,14 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
                 save_checkpoint(checkpoint, {"fingerprint": fingerprint, "epoch": epoch,
                                              **state.to_checkpoint()})
             train_bar.advance(0, epoch=epoch, loss=history.epoch_loss[-1])
+    # The last epoch's weights with batch-norm statistics measured for them (one more pass
+    # over the epoch's kind of batches; see train/batch_norm.py), then its curve point.
+    measure_statistics(model, _epoch_batches(all_images, all_targets, recipe, seed,
+                                             recipe.epochs + 1, mode),
+                       lambda: precision.autocast(mode, device))
+    if evaluate is not None and eval_every and distributed.is_main_process():
+        history.eval_epochs.append(recipe.epochs)
+        history.eval_accuracy.append(evaluate(model))
     this_process = time.perf_counter() - started
     history.seconds = seconds_before + this_process
     epochs_run = recipe.epochs - epochs_done
