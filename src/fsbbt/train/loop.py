@@ -161,12 +161,14 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     """Train ``model`` in place on ``images_uint8`` against soft ``targets`` (rows sum to 1).
 
     Adam at ``recipe.lr``, scheduled per epoch by ``recipe.lr_schedule``, in this
-    process's precision (:mod:`fsbbt.train.precision`); each epoch is one shuffled pass in mini-batches of
-    ``recipe.batch_size`` images in total, split across ranks under torchrun (DDP
+    process's precision (:mod:`fsbbt.train.precision`); each epoch is one shuffled pass
+    in mini-batches of ``recipe.batch_size`` images in total, split across ranks under torchrun (DDP
     averages the gradients). ``evaluate`` (e.g. test accuracy) is called on rank 0 every
     ``eval_every`` epochs and after the last, for the training curves only: the returned
-    model is always the last epoch's, back on the CPU. With ``checkpoint``, the state is
-    saved there after every epoch and a run finding one continues after its epoch.
+    model is always the last epoch's, back on the CPU, with batch-norm statistics
+    measured for its final weights (:mod:`fsbbt.train.batch_norm`). With ``checkpoint``,
+    the state is saved there after every epoch and a run finding one continues after its
+    epoch.
     """
     device = distributed.current().device
     mode = precision.mode_for(device)
