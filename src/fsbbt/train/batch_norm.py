@@ -39,18 +39,17 @@ KERAS_MOMENTUM = 0.99
 """Keras' weight of the old running value; PyTorch's ``momentum`` is 1 minus this."""
 
 
-def set_running_average_weights(model: nn.Module) -> None:
-    """Before a training step: each batch norm's weight for the coming batch's statistics,
-    1/(steps seen + 1) until that falls to Keras' 1 − 0.99."""
-    for layer in model.modules():
-        if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.track_running_stats:
-            seen = int(layer.num_batches_tracked)
-            layer.momentum = max(1.0 - KERAS_MOMENTUM, 1.0 / (seen + 1))
-
-
 def _batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     return [layer for layer in model.modules()
             if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.track_running_stats]
+
+
+def set_running_average_weights(model: nn.Module) -> None:
+    """Before a training step: each batch norm's weight for the coming batch's statistics,
+    1/(steps seen + 1) until that falls to Keras' 1 − 0.99."""
+    for layer in _batch_norm_layers(model):
+        seen = int(layer.num_batches_tracked)
+        layer.momentum = max(1.0 - KERAS_MOMENTUM, 1.0 / (seen + 1))
 
 
 def measure_statistics(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
