@@ -37,6 +37,7 @@ def sidecar_path(weights: Path) -> Path:
 
 
 def save_student(model: nn.Module, info: StudentInfo, weights: Path) -> None:
+    """Write the weights and their sidecar, so export and predict need nothing else."""
     save_network(model, info, weights, sidecar_path(weights))
 
 

@@ -42,6 +42,7 @@ class TeacherMetadata:
 
 
 def save_teacher(model: nn.Module, metadata: TeacherMetadata, directory: Path) -> None:
+    """Write weights and metadata; the JSON goes last so its presence means "complete"."""
     save_network(model, metadata, directory / WEIGHTS_FILE, directory / METADATA_FILE)
 
 
@@ -59,6 +60,7 @@ def file_fingerprint(path: Path) -> str:
 
 
 def read_metadata(directory: Path) -> TeacherMetadata:
+    """What a saved teacher is, without loading its weights (one-line error if absent)."""
     return read_description(
         directory / METADATA_FILE, TeacherMetadata,
         missing=f"no saved teacher in {directory} ({METADATA_FILE} missing); "
