@@ -17,7 +17,7 @@ from fsbbt.models import build_classifier, build_cvae
 from fsbbt.synth import CvaeRecipe, sample_cvae, train_cvae
 from fsbbt.train import TrainRecipe, fit_classifier, precision
 from fsbbt.train.augment import CIFAR_GEOMETRY, GREY_GEOMETRY, geometry_for, random_affine
-from fsbbt.train.batch_norm import measure_statistics, set_running_average_weights
+from fsbbt.train.batch_norm import RunningAverages, measure_statistics
 from fsbbt.train.checkpoint import load_checkpoint
 from fsbbt.train.evaluate import predict_probabilities
 from fsbbt.train.schedule import Cifar100Schedule, ConstantSchedule, make_schedule
@@ -198,8 +198,9 @@ def test_batch_norm_averages_every_batch_then_the_last_hundred() -> None:
     batches = [torch.full((4, 1), float(value)) + torch.tensor([[-1.0], [1.0], [-1.0], [1.0]])
                for value in range(150)]
     layer.train()
+    averages = RunningAverages(layer)
     for step, batch in enumerate(batches):
-        set_running_average_weights(layer)
+        averages.before_step()
         layer(batch)
         if step == 49:
             assert layer.running_mean.item() == pytest.approx(np.mean(range(50)), abs=1e-4)

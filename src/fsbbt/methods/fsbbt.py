@@ -22,6 +22,9 @@ from fsbbt.methods.base import (
 from fsbbt.synth import CvaeRecipe, mixup_from_fewshot, sample_cvae, train_cvae
 
 SHARED_KEY = "fsbbt-synthetic-set"
+# The config sections a synthetic set is built from: its cache key here, and its share
+# of a query budget in the run (methods/registry.py BUDGETED_METHODS).
+SYNTHETIC_SET_SECTIONS = ("synthesis", "cvae")
 SAMPLES_PER_KIND = 10
 
 
@@ -99,9 +102,8 @@ def _shared_key(context: MethodContext) -> str:
     """The cache key of a synthetic set: what it is built from, so that a method variant
     changing the synthesis (``fsbbt[synthesis.budget=4800]``) gets its own set, while
     variants changing only the student share one."""
-    config = context.config
-    recipe = {"synthesis": config.synthesis.model_dump(mode="json"),
-              "cvae": config.cvae.model_dump(mode="json")}
+    settings = context.config.model_dump(mode="json")
+    recipe = {section: settings[section] for section in SYNTHETIC_SET_SECTIONS}
     return f"{SHARED_KEY}:{json.dumps(recipe, sort_keys=True)}"
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fsbbt.errors import FsbbtError
 from fsbbt.methods.base import MethodContext, MethodOutcome
 from fsbbt.methods.bbkd import run_bbkd
-from fsbbt.methods.fsbbt import run_fsbbt
+from fsbbt.methods.fsbbt import SYNTHETIC_SET_SECTIONS, run_fsbbt
 from fsbbt.methods.standard_kd import run_standard_kd
 from fsbbt.methods.student_alone import run_student_alone
 
@@ -35,7 +35,7 @@ CONFIG_SECTIONS_READ: dict[str, tuple[str, ...]] = {
 # same images and share one part of the budget: FS-BBT and FS-BBT* use one synthetic set.
 BUDGETED_METHODS: dict[str, tuple[tuple[str, ...], bool]] = {
     # method: (sections, whether the student architecture changes the images)
-    "fsbbt": (("synthesis", "cvae"), False),
+    "fsbbt": (SYNTHETIC_SET_SECTIONS, False),
     "bbkd": (("student", "synthesis", "bbkd"), True),
 }
 

@@ -44,12 +44,22 @@ def _batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm
             if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.track_running_stats]
 
 
-def set_running_average_weights(model: nn.Module) -> None:
-    """Before a training step: each batch norm's weight for the coming batch's statistics,
-    1/(steps seen + 1) until that falls to Keras' 1 − 0.99."""
-    for layer in _batch_norm_layers(model):
-        seen = int(layer.num_batches_tracked)
-        layer.momentum = max(1.0 - KERAS_MOMENTUM, 1.0 / (seen + 1))
+class RunningAverages:
+    """Sets each batch norm's weight for the coming batch's statistics before a training
+    step: 1/(steps seen + 1) until that falls to Keras' 1 − 0.99.
+
+    The layers and their step counts are read once (a resumed model brings its counts),
+    then counted here, so a step neither walks the module tree nor reads a device tensor.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self._layers = _batch_norm_layers(model)
+        self._seen = [int(layer.num_batches_tracked) for layer in self._layers]
+
+    def before_step(self) -> None:
+        for index, layer in enumerate(self._layers):
+            layer.momentum = max(1.0 - KERAS_MOMENTUM, 1.0 / (self._seen[index] + 1))
+            self._seen[index] += 1
 
 
 def measure_statistics(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],

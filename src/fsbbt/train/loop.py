@@ -26,7 +26,7 @@ from fsbbt.train.augment import (
     mix_with_random_batch,
     random_affine,
 )
-from fsbbt.train.batch_norm import measure_statistics, set_running_average_weights
+from fsbbt.train.batch_norm import RunningAverages, measure_statistics
 from fsbbt.train.checkpoint import load_checkpoint, save_checkpoint
 from fsbbt.train.schedule import LrSchedule, LrScheduleName, make_schedule
 from fsbbt.train.tensors import uint8_to_float
@@ -162,8 +162,8 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
 
     Adam at ``recipe.lr``, scheduled per epoch by ``recipe.lr_schedule``, in this
     process's precision (:mod:`fsbbt.train.precision`); each epoch is one shuffled pass
-    in mini-batches of ``recipe.batch_size`` images in total, split across ranks under torchrun (DDP
-    averages the gradients). ``evaluate`` (e.g. test accuracy) is called on rank 0 every
+    in mini-batches of ``recipe.batch_size`` images in total, split across ranks under
+    torchrun (DDP averages the gradients). ``evaluate`` (e.g. test accuracy) is called on rank 0 every
     ``eval_every`` epochs and after the last, for the training curves only: the returned
     model is always the last epoch's, back on the CPU, with batch-norm statistics
     measured for its final weights (:mod:`fsbbt.train.batch_norm`). With ``checkpoint``,
@@ -185,6 +185,7 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     steps_per_epoch = len(distributed.rank_batches(np.arange(n), recipe.batch_size))
     started = time.perf_counter()
     seconds_before = history.seconds  # of the processes this run resumes
+    running_averages = RunningAverages(model)
     trained_model.train()
     with progress.bar(description, recipe.epochs * steps_per_epoch, "step") as train_bar:
         train_bar.advance(epochs_done * steps_per_epoch)
@@ -194,7 +195,7 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
             loss_sum, seen = 0.0, 0
             for batch_images, batch_targets in _epoch_batches(all_images, all_targets, recipe,
                                                               seed, epoch, mode):
-                set_running_average_weights(model)
+                running_averages.before_step()
                 with precision.autocast(mode, device):
                     logits = trained_model(batch_images)
                 loss = F.cross_entropy(logits.float(), batch_targets)
