@@ -215,10 +215,10 @@ def test_saved_statistics_are_measured_with_the_final_weights() -> None:
     per-batch statistics; a network without batch norm does not even read the batches."""
     layer = torch.nn.Sequential(torch.nn.BatchNorm1d(2))
     layer[0].running_mean.fill_(100.0)
-    batches = [(torch.randn(8, 2) + shift, None) for shift in (0.0, 2.0, 4.0)]
+    batches = [torch.randn(8, 2) + shift for shift in (0.0, 2.0, 4.0)]
     measure_statistics(layer, batches, contextlib.nullcontext)
-    expected_mean = torch.stack([images.mean(0) for images, _ in batches]).mean(0)
-    expected_var = torch.stack([images.var(0) for images, _ in batches]).mean(0)
+    expected_mean = torch.stack([images.mean(0) for images in batches]).mean(0)
+    expected_var = torch.stack([images.var(0) for images in batches]).mean(0)
     assert torch.allclose(layer[0].running_mean, expected_mean, atol=1e-6)
     assert torch.allclose(layer[0].running_var, expected_var, atol=1e-5)
     assert layer[0].momentum == 0.1 and layer.training
@@ -229,3 +229,23 @@ def test_saved_statistics_are_measured_with_the_final_weights() -> None:
 
     measure_statistics(build_classifier("lenet5-half", (1, 28, 28), 10), no_batches(),
                        contextlib.nullcontext)
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_statistics_images_replace_the_training_batches_for_the_saved_statistics(
+        given: bool) -> None:
+    """A student's saved statistics come from its real images as they are, not from the
+    mixed and shifted training batches: a first batch norm sees exactly their pixels."""
+    rng = np.random.default_rng(0)
+    training_images = rng.integers(0, 100, size=(64, 1, 4, 4), dtype=np.uint8)
+    real_images = np.full((24, 1, 4, 4), 200, dtype=np.uint8)
+    targets = np.eye(2, dtype=np.float32)[rng.integers(0, 2, size=64)]
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    recipe = TrainRecipe(epochs=1, batch_size=16, augmentation="combination")
+    fit_classifier(model, training_images, targets, recipe, seed=0,
+                   statistics_images=real_images if given else None)
+    mean, var = model[0].running_mean.item(), model[0].running_var.item()
+    if given:
+        assert mean == pytest.approx(200 / 255, abs=1e-5) and var == pytest.approx(0, abs=1e-6)
+    else:
+        assert mean < 100 / 255 and var > 0.001

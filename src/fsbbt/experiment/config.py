@@ -116,6 +116,11 @@ class StudentConfig(_Strict):
     baseline_augmentation: AugmentationName = "none"
     geometry: GeometryName = Field("auto", description="auto: cifar for colour images, else grey")
     lr_schedule: LrScheduleName = "constant"
+    # What a student's saved batch-norm statistics are measured on (train/batch_norm.py):
+    # "real", its N few images as they are, the kind of image it will classify;
+    # "training", one more epoch of its training batches (MixUp images, batch mixing,
+    # shifts), the reference's reading. Networks without batch norm ignore it.
+    batch_norm_statistics: Literal["real", "training"] = "real"
 
 
 class CvaeConfig(_Strict):

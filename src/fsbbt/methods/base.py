@@ -94,9 +94,12 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
     student = build_classifier(arch, context.input_shape, context.num_classes)
     points = context.config.curve_points
     eval_every = max(1, settings.epochs // points) if points else 0
+    real_images = (context.fewshot.images_uint8 if settings.batch_norm_statistics == "real"
+                   else None)
     history = fit_classifier(student, images_uint8, targets, recipe, seed=context.seed,
                              description=description, evaluate=context.test_accuracy,
-                             eval_every=eval_every, checkpoint=context.stage_checkpoint)
+                             eval_every=eval_every, checkpoint=context.stage_checkpoint,
+                             statistics_images=real_images)
     return student, history
 
 

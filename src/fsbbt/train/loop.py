@@ -154,10 +154,31 @@ def _epoch_batches(all_images: torch.Tensor, all_targets: torch.Tensor, recipe: 
         yield batch_images, batch_targets
 
 
+def measure_statistics_on_images(model: nn.Module, images_uint8: np.ndarray,
+                                 batch_size: int) -> None:
+    """Set ``model``'s batch-norm statistics to those of ``images_uint8`` as they are (no
+    mixing, no transform), in this process's precision, this rank's share under torchrun.
+
+    What :func:`fit_classifier` does after the last epoch when given ``statistics_images``;
+    public so that a network trained earlier can be given the same statistics afterwards.
+    """
+    device = next(model.parameters()).device
+    mode = precision.mode_for(device)
+    precision.prepare_model(model, mode)
+
+    def batches() -> Iterator[torch.Tensor]:
+        for index_array in distributed.rank_batches(np.arange(len(images_uint8)), batch_size):
+            batch = uint8_to_float(images_uint8[index_array]).to(device)
+            yield precision.prepare_images(batch, mode)
+
+    measure_statistics(model, batches(), lambda: precision.autocast(mode, device))
+
+
 def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray,
                    recipe: TrainRecipe, seed: int, description: str = "train",
                    evaluate: Callable[[nn.Module], float] | None = None,
-                   eval_every: int = 0, checkpoint: Path | None = None) -> TrainHistory:
+                   eval_every: int = 0, checkpoint: Path | None = None,
+                   statistics_images: np.ndarray | None = None) -> TrainHistory:
     """Train ``model`` in place on ``images_uint8`` against soft ``targets`` (rows sum to 1).
 
     Adam at ``recipe.lr``, scheduled per epoch by ``recipe.lr_schedule``, in this
@@ -166,7 +187,9 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     torchrun (DDP averages the gradients). ``evaluate`` (e.g. test accuracy) is called on rank 0 every
     ``eval_every`` epochs and after the last, for the training curves only: the returned
     model is always the last epoch's, back on the CPU, with batch-norm statistics
-    measured for its final weights (:mod:`fsbbt.train.batch_norm`). With ``checkpoint``,
+    measured for its final weights (:mod:`fsbbt.train.batch_norm`): on
+    ``statistics_images`` as they are when given (a student's few real images, the kind
+    it will classify), else on one more epoch of training-style batches. With ``checkpoint``,
     the state is saved there after every epoch and a run finding one continues after its
     epoch.
     """
@@ -219,11 +242,14 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
                 save_checkpoint(checkpoint, {"fingerprint": fingerprint, "epoch": epoch,
                                              **state.to_checkpoint()})
             train_bar.advance(0, epoch=epoch, loss=history.epoch_loss[-1])
-    # The last epoch's weights with batch-norm statistics measured for them (one more pass
-    # over the epoch's kind of batches; see train/batch_norm.py), then its curve point.
-    measure_statistics(model, _epoch_batches(all_images, all_targets, recipe, seed,
-                                             recipe.epochs + 1, mode),
-                       lambda: precision.autocast(mode, device))
+    # The last epoch's weights with batch-norm statistics measured for them (see
+    # train/batch_norm.py), then its curve point.
+    if statistics_images is None:
+        measure_statistics(model, (images for images, _ in _epoch_batches(
+            all_images, all_targets, recipe, seed, recipe.epochs + 1, mode)),
+            lambda: precision.autocast(mode, device))
+    else:
+        measure_statistics_on_images(model, statistics_images, recipe.batch_size)
     if evaluate is not None and eval_every and distributed.is_main_process():
         history.eval_epochs.append(recipe.epochs)
         history.eval_accuracy.append(evaluate(model))
