@@ -20,6 +20,7 @@ from fsbbt.train.augment import CIFAR_GEOMETRY, GREY_GEOMETRY, geometry_for, ran
 from fsbbt.train.batch_norm import RunningAverages, measure_statistics
 from fsbbt.train.checkpoint import load_checkpoint
 from fsbbt.train.evaluate import predict_probabilities
+from fsbbt.train.loop import measure_statistics_on_images
 from fsbbt.train.schedule import Cifar100Schedule, ConstantSchedule, make_schedule
 
 
@@ -249,3 +250,31 @@ def test_statistics_images_replace_the_training_batches_for_the_saved_statistics
         assert mean == pytest.approx(200 / 255, abs=1e-5) and var == pytest.approx(0, abs=1e-6)
     else:
         assert mean < 100 / 255 and var > 0.001
+
+
+def test_measuring_afterwards_equals_measuring_in_training() -> None:
+    """benchmarks/remeasure_statistics.py relies on this: the statistics only follow the
+    last step, so a network saved with other statistics and measured afterwards is
+    bit for bit the network training with ``statistics_images`` returns."""
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(48, 3, 8, 8), dtype=np.uint8)
+    targets = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=48)]
+    real_images = images[:20]
+    recipe = TrainRecipe(epochs=2, batch_size=16, augmentation="combination",
+                         geometry=CIFAR_GEOMETRY)
+
+    def trained(statistics_images: np.ndarray | None) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
+                                    torch.nn.ReLU(), torch.nn.Flatten(),
+                                    torch.nn.Linear(4 * 6 * 6, 3))
+        fit_classifier(model, images, targets, recipe, seed=3,
+                       statistics_images=statistics_images)
+        return model
+
+    in_training = trained(real_images)
+    afterwards = trained(None)
+    assert not torch.equal(afterwards[1].running_mean, in_training[1].running_mean)
+    measure_statistics_on_images(afterwards, real_images, recipe.batch_size)
+    for name, value in in_training.state_dict().items():
+        assert torch.equal(value, afterwards.state_dict()[name]), name
