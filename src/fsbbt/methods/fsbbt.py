@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fsbbt import progress
+from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.methods.base import (
     MethodContext,
     MethodOutcome,
@@ -39,6 +40,23 @@ class SyntheticSet:
     cvae_seconds: float  # of which training and sampling the CVAE
 
 
+def cvae_recipe(config: ExperimentConfig) -> CvaeRecipe:
+    """The CVAE's training recipe from the config's ``cvae`` section."""
+    settings = config.cvae
+    return CvaeRecipe(kind=settings.kind, latent_dim=settings.latent_dim, epochs=settings.epochs,
+                      batch_size=settings.batch_size, lr=settings.lr)
+
+
+def cvae_shared_key(recipe: CvaeRecipe) -> str:
+    """Where a seed's trained CVAE is kept in ``MethodContext.shared``.
+
+    The CVAE depends on the few images and its own recipe only: variants that change M, τ
+    or the sampling (the ablations) reuse the one trained for the seed. A caller may put a
+    CVAE there first (benchmarks/reference_cvae_draw.py does, to measure a reference quirk).
+    """
+    return f"fsbbt-cvae:{recipe}"
+
+
 def build_synthetic_set(context: MethodContext) -> SyntheticSet:
     """Steps 1-5: query X, train the CVAE on the teacher's labels, MixUp, sample, query."""
     started = time.perf_counter()
@@ -59,19 +77,14 @@ def build_synthetic_set(context: MethodContext) -> SyntheticSet:
 
     cvae_started = time.perf_counter()
     if synthesis.cvae and cvae_count > 0:
-        cvae_settings = config.cvae
-        recipe = CvaeRecipe(kind=cvae_settings.kind, latent_dim=cvae_settings.latent_dim,
-                            epochs=cvae_settings.epochs, batch_size=cvae_settings.batch_size,
-                            lr=cvae_settings.lr)
-        # The CVAE depends on the few images and its own recipe only: variants that change
-        # M, τ or the sampling (the ablations) reuse the one trained for this seed.
-        cvae_key = f"fsbbt-cvae:{recipe}"
+        recipe = cvae_recipe(config)
+        cvae_key = cvae_shared_key(recipe)
         if cvae_key not in context.shared:
             context.shared[cvae_key] = train_cvae(fewshot_images, teacher_labels,
                                                   context.num_classes, recipe, seed=context.seed)
         cvae = context.shared[cvae_key]
         cvae_images, _ = sample_cvae(cvae, cvae_count, context.num_classes,
-                                     cvae_settings.sampling, np.random.default_rng([context.seed, 2]))
+                                     config.cvae.sampling, np.random.default_rng([context.seed, 2]))
     else:
         cvae_images = fewshot_images[:0]
     cvae_seconds = time.perf_counter() - cvae_started
