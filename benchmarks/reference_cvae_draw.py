@@ -30,16 +30,16 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from run_setup import config_and_dataset
 
-from fsbbt.data import load_dataset, sample_fewshot_indices
-from fsbbt.experiment.config import load_config
+from fsbbt.data import sample_fewshot_indices
 from fsbbt.experiment.seed_run import plan_methods, test_accuracy_on
 from fsbbt.experiment.stages import Stage
 from fsbbt.methods import FewShotSet, MethodContext
 from fsbbt.methods.fsbbt import cvae_recipe, cvae_shared_key, run_fsbbt
 from fsbbt.synth import train_cvae
 from fsbbt.teacher import LocalTeacher, QueryOracle
-from fsbbt.train import evaluate_classifier, precision
+from fsbbt.train import evaluate_classifier
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,10 +56,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
 
-    overrides = [] if args.data_dir is None else [f"data_dir={args.data_dir}"]
-    config = load_config(args.config, overrides)
-    precision.configure(config.precision)
-    dataset = load_dataset(config.dataset, config.data_dir)
+    config, dataset = config_and_dataset(args.config, args.data_dir)
     oracle = QueryOracle(LocalTeacher(args.run / "teacher"))
     recipe = cvae_recipe(config)
     cvae_indices = sample_fewshot_indices(dataset.train_labels, config.n_fewshot,

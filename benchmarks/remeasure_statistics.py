@@ -18,11 +18,11 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from run_setup import config_and_dataset
 
-from fsbbt.data import load_dataset, sample_fewshot_indices
-from fsbbt.experiment.config import load_config
+from fsbbt.data import sample_fewshot_indices
 from fsbbt.ship import load_student
-from fsbbt.train import evaluate_classifier, precision
+from fsbbt.train import evaluate_classifier
 from fsbbt.train.loop import measure_statistics_on_images
 
 HERE = Path(__file__).resolve().parent
@@ -35,10 +35,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
 
-    overrides = [] if args.data_dir is None else [f"data_dir={args.data_dir}"]
-    config = load_config(args.config, overrides)
-    precision.configure(config.precision)
-    dataset = load_dataset(config.dataset, config.data_dir)
+    config, dataset = config_and_dataset(args.config, args.data_dir)
     rows = []
     for sidecar in sorted((args.run / "students").glob("*.json")):
         student, info = load_student(sidecar.with_suffix(".pt"))
