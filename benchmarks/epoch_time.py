@@ -14,6 +14,7 @@ benchmarks/results/epoch_time-<dataset>.json and prints the table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -27,10 +28,12 @@ from rich.table import Table
 
 from fsbbt import progress
 from fsbbt.experiment.config import load_config
+from fsbbt.methods.base import student_recipe
+from fsbbt.methods.fsbbt import cvae_recipe
 from fsbbt.models import build_classifier
-from fsbbt.synth import CvaeRecipe, train_cvae
+from fsbbt.synth import train_cvae
+from fsbbt.teacher.train_local import teacher_recipe
 from fsbbt.train import TrainRecipe, fit_classifier, precision
-from fsbbt.train.augment import geometry_for
 from fsbbt.train.evaluate import predict_probabilities
 from fsbbt.train.tensors import one_hot
 
@@ -54,7 +57,7 @@ def one_epoch_seconds(arch: str, count: int, shape: tuple[int, int, int], classe
     images, labels = _random(count, shape, classes)
     torch.manual_seed(0)
     model = build_classifier(arch, shape, classes)
-    one = TrainRecipe(**{**recipe.__dict__, "epochs": 1})
+    one = dataclasses.replace(recipe, epochs=1)
     return fit_classifier(model, images, one_hot(labels, classes), one, seed=0).seconds
 
 
@@ -78,12 +81,9 @@ def main() -> None:
         print(rows[-1], flush=True)
 
     teacher = config.teacher
-    teacher_recipe = TrainRecipe(epochs=1, batch_size=teacher.batch_size, lr=teacher.lr,
-                                 augmentation=teacher.augmentation,
-                                 geometry=geometry_for(teacher.geometry, shape[0]),
-                                 lr_schedule=teacher.lr_schedule)
     add(f"teacher {teacher.arch} ({train_count:,} images, batch {teacher.batch_size})",
-        one_epoch_seconds(teacher.arch, train_count, shape, classes, teacher_recipe),
+        one_epoch_seconds(teacher.arch, train_count, shape, classes,
+                          teacher_recipe(teacher, shape[0])),
         teacher.epochs)
 
     torch.manual_seed(0)
@@ -96,8 +96,7 @@ def main() -> None:
     cvae = config.cvae
     started = time.perf_counter()
     train_cvae(images[:n], labels[:n], classes,
-               CvaeRecipe(kind=cvae.kind, latent_dim=cvae.latent_dim, epochs=1,
-                          batch_size=cvae.batch_size, lr=cvae.lr), seed=0)
+               dataclasses.replace(cvae_recipe(config), epochs=1), seed=0)
     add(f"CVAE {cvae.kind} ({n:,} images, batch {cvae.batch_size})",
         time.perf_counter() - started, cvae.epochs)
 
@@ -108,10 +107,7 @@ def main() -> None:
         count = n + m if method == "fsbbt" else n
         augmentation = (student.augmentation if method == "fsbbt"
                         else student.baseline_augmentation)
-        recipe = TrainRecipe(epochs=1, batch_size=student.batch_size, lr=student.lr,
-                             augmentation=augmentation,
-                             geometry=geometry_for(student.geometry, shape[0]),
-                             lr_schedule=student.lr_schedule)
+        recipe = student_recipe(config, shape[0], augmentation)
         add(f"{entry} ({count:,} images, batch {student.batch_size})",
             one_epoch_seconds(arch, count, shape, classes, recipe), student.epochs)
         torch.manual_seed(0)

@@ -76,6 +76,17 @@ class MethodOutcome:
     query_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
+def student_recipe(config: ExperimentConfig, channels: int,
+                   augmentation: AugmentationMode | None = None) -> TrainRecipe:
+    """The config's student recipe for images of ``channels`` channels; ``augmentation``
+    overrides its augmentation."""
+    settings = config.student
+    return TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                       augmentation=augmentation or settings.augmentation,
+                       geometry=geometry_for(settings.geometry, channels),
+                       lr_schedule=settings.lr_schedule)
+
+
 def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
                   targets: np.ndarray, description: str,
                   augmentation: AugmentationMode | None = None) -> tuple[nn.Module, TrainHistory]:
@@ -84,10 +95,7 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
     ``augmentation`` overrides the recipe's (the baselines use ``student.baseline_augmentation``).
     """
     settings = context.config.student
-    recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                         augmentation=augmentation or settings.augmentation,
-                         geometry=geometry_for(settings.geometry, context.input_shape[0]),
-                         lr_schedule=settings.lr_schedule)
+    recipe = student_recipe(context.config, context.input_shape[0], augmentation)
     # Seed the initial weights too: otherwise they depend on whatever consumed torch's
     # global RNG earlier in the process, and a resumed run would not equal a fresh one.
     torch.manual_seed(context.seed)

@@ -41,14 +41,19 @@ def training_identity(settings: TeacherConfig, dataset: ImageDataset) -> str:
     return digest.hexdigest()[:16]
 
 
+def teacher_recipe(settings: TeacherConfig, channels: int) -> TrainRecipe:
+    """The teacher section's training recipe for images of ``channels`` channels."""
+    return TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                       augmentation=settings.augmentation,
+                       geometry=geometry_for(settings.geometry, channels),
+                       lr_schedule=settings.lr_schedule)
+
+
 def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Path) -> TeacherMetadata:
     """Train ``settings.arch`` on all of ``dataset``'s training split, evaluate, save."""
     torch.manual_seed(settings.seed)
     model = build_classifier(settings.arch, dataset.input_shape, dataset.num_classes)
-    recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                         augmentation=settings.augmentation,
-                         geometry=geometry_for(settings.geometry, dataset.input_shape[0]),
-                         lr_schedule=settings.lr_schedule)
+    recipe = teacher_recipe(settings, dataset.input_shape[0])
     checkpoint = directory / CHECKPOINT_FILE  # a killed teacher training resumes from here
     history = fit_classifier(model, dataset.train_images,
                              one_hot(dataset.train_labels, dataset.num_classes), recipe,

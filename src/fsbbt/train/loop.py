@@ -134,7 +134,7 @@ def _resume(checkpoint: Path | None, fingerprint: str, epochs: int,
     return int(saved["epoch"])
 
 
-def _epoch_batches(all_images: torch.Tensor, all_targets: torch.Tensor, recipe: TrainRecipe,
+def epoch_batches(all_images: torch.Tensor, all_targets: torch.Tensor, recipe: TrainRecipe,
                    seed: int, epoch: int, mode: precision.ComputeMode
                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """This rank's (images, targets) batches of ``epoch``: shuffled, mixed and transformed
@@ -216,7 +216,7 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
             for group in optimizer.param_groups:
                 group["lr"] = state.schedule.lr_at(epoch)
             loss_sum, seen = 0.0, 0
-            for batch_images, batch_targets in _epoch_batches(all_images, all_targets, recipe,
+            for batch_images, batch_targets in epoch_batches(all_images, all_targets, recipe,
                                                               seed, epoch, mode):
                 running_averages.before_step()
                 with precision.autocast(mode, device):
@@ -245,7 +245,7 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     # The last epoch's weights with batch-norm statistics measured for them (see
     # train/batch_norm.py), then its curve point.
     if statistics_images is None:
-        measure_statistics(model, (images for images, _ in _epoch_batches(
+        measure_statistics(model, (images for images, _ in epoch_batches(
             all_images, all_targets, recipe, seed, recipe.epochs + 1, mode)),
             lambda: precision.autocast(mode, device))
     else:
