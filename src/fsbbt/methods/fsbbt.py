@@ -120,11 +120,17 @@ def _shared_key(context: MethodContext) -> str:
     return f"{SHARED_KEY}:{json.dumps(recipe, sort_keys=True)}"
 
 
-def run_fsbbt(context: MethodContext, arch: str) -> MethodOutcome:
+def synthetic_set_for(context: MethodContext) -> SyntheticSet:
+    """The seed's synthetic set, built on first use and then shared by every student size
+    (a benchmark may build it first, to train the student under other settings)."""
     key = _shared_key(context)
     if key not in context.shared:
         context.shared[key] = build_synthetic_set(context)
-    synthetic: SyntheticSet = context.shared[key]
+    return context.shared[key]
+
+
+def run_fsbbt(context: MethodContext, arch: str) -> MethodOutcome:
+    synthetic = synthetic_set_for(context)
     student, history = train_student(context, arch, synthetic.images_uint8,
                                      synthetic.teacher_probs, f"fsbbt/{arch}")
     return MethodOutcome(student, history, teacher_queries=len(synthetic.images_uint8),
