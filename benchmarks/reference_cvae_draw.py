@@ -22,7 +22,6 @@ Prints the table and writes ``benchmarks/results/reference_cvae_draw-<dataset>.j
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -30,12 +29,9 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from run_setup import config_and_dataset
+from run_setup import config_and_dataset, fewshot_indices, finished_fsbbt_stage, run_parser, seed_context
 
 from fsbbt.data import sample_fewshot_indices
-from fsbbt.experiment.seed_run import plan_methods, test_accuracy_on
-from fsbbt.experiment.stages import Stage
-from fsbbt.methods import FewShotSet, MethodContext
 from fsbbt.methods.fsbbt import cvae_recipe, cvae_shared_key, run_fsbbt
 from fsbbt.synth import train_cvae
 from fsbbt.teacher import LocalTeacher, QueryOracle
@@ -45,15 +41,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config")
-    parser.add_argument("--run", type=Path, required=True,
-                        help="a run of the config: its teacher, and its finished stages to compare")
+    parser = run_parser(__doc__.splitlines()[0],
+                        "a run of the config: its teacher, and its finished stages to compare",
+                        "lenet5")
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--arch", default="lenet5", help="student architecture")
     parser.add_argument("--cvae-seed", type=int, default=123,
                         help="seed of the CVAE's own draw (the reference's is 123)")
-    parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
 
     config, dataset = config_and_dataset(args.config, args.data_dir)
@@ -66,14 +59,10 @@ def main() -> None:
     # The reference trains on the first 95 % (Keras' validation_split=0.05).
     cvae_train = slice(0, int(0.95 * len(cvae_indices)))
     key = f"fsbbt/{args.arch}"
-    plan = next(plan for plan in plan_methods(config) if plan.spec.key == key)
 
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        indices = sample_fewshot_indices(dataset.train_labels, config.n_fewshot,
-                                         dataset.num_classes, seed)
-        fewshot = FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
-        context = MethodContext(config, seed, fewshot, oracle, test_accuracy_on(dataset))
+        context = seed_context(config, dataset, oracle, seed)
         started = time.perf_counter()
         context.shared[cvae_shared_key(recipe)] = train_cvae(
             cvae_images[cvae_train], cvae_labels[cvae_train], dataset.num_classes, recipe,
@@ -81,9 +70,9 @@ def main() -> None:
         outcome = run_fsbbt(context, args.arch)
         scores = evaluate_classifier(outcome.student, dataset.test_images, dataset.test_labels,
                                      dataset.num_classes)
-        own = Stage(args.run, seed, plan.spec.file_stem, args.arch).load_finished(plan.fingerprint)
-        rows.append({"seed": seed, "overlap_with_fewshot": int(np.isin(cvae_indices,
-                                                                       indices).sum()),
+        own = finished_fsbbt_stage(args.run, config, args.arch, seed)
+        overlap = np.isin(cvae_indices, fewshot_indices(config, dataset, seed)).sum()
+        rows.append({"seed": seed, "overlap_with_fewshot": int(overlap),
                      "own_draw_accuracy": None if own is None else own.accuracy,
                      "other_draw_accuracy": round(scores.accuracy, 4),
                      "seconds": round(time.perf_counter() - started, 1)})

@@ -12,13 +12,12 @@ retraining. Prints both and writes ``benchmarks/results/remeasure-<dataset>.json
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from run_setup import config_and_dataset
+from run_setup import config_and_dataset, run_parser
 
 from fsbbt.data import sample_fewshot_indices
 from fsbbt.ship import load_student
@@ -29,10 +28,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config")
-    parser.add_argument("--run", type=Path, required=True, help="the earlier run's --out folder")
-    parser.add_argument("--data-dir", type=Path, default=None)
+    parser = run_parser(__doc__.splitlines()[0], "the earlier run's --out folder")
     args = parser.parse_args()
 
     config, dataset = config_and_dataset(args.config, args.data_dir)

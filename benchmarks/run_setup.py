@@ -1,12 +1,34 @@
-"""What the benchmarks that revisit a run share: its config, precision and dataset."""
+"""What the benchmarks that revisit a run share: its config, precision and dataset, a
+seed's method context, and the run's finished FS-BBT stages."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from fsbbt.data import ImageDataset, load_dataset
+import numpy as np
+
+from fsbbt.data import ImageDataset, load_dataset, sample_fewshot_indices
 from fsbbt.experiment.config import ExperimentConfig, load_config
+from fsbbt.experiment.results import StageResult
+from fsbbt.experiment.seed_run import plan_methods, test_accuracy_on
+from fsbbt.experiment.stages import Stage
+from fsbbt.methods import FewShotSet, MethodContext
+from fsbbt.teacher import QueryOracle
 from fsbbt.train import precision
+
+
+def run_parser(description: str, run_help: str,
+               default_arch: str | None = None) -> argparse.ArgumentParser:
+    """The arguments every such benchmark takes: the config, ``--run``, ``--data-dir`` and,
+    for those that retrain a student, ``--arch``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("config")
+    parser.add_argument("--run", type=Path, required=True, help=run_help)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    if default_arch is not None:
+        parser.add_argument("--arch", default=default_arch, help="FS-BBT student architecture")
+    return parser
 
 
 def config_and_dataset(config_path: str, data_dir: Path | None
@@ -17,3 +39,25 @@ def config_and_dataset(config_path: str, data_dir: Path | None
     config = load_config(config_path, overrides)
     precision.configure(config.precision)
     return config, load_dataset(config.dataset, config.data_dir)
+
+
+def fewshot_indices(config: ExperimentConfig, dataset: ImageDataset, seed: int) -> np.ndarray:
+    """The training-split rows of the seed's few images, the run's draw."""
+    return sample_fewshot_indices(dataset.train_labels, config.n_fewshot, dataset.num_classes,
+                                  seed)
+
+
+def seed_context(config: ExperimentConfig, dataset: ImageDataset, oracle: QueryOracle,
+                 seed: int, checkpoint: Path | None = None) -> MethodContext:
+    """The context ``fsbbt run`` gives a method for ``seed``: the same few images and oracle."""
+    indices = fewshot_indices(config, dataset, seed)
+    fewshot = FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
+    return MethodContext(config, seed, fewshot, oracle, test_accuracy_on(dataset),
+                         stage_checkpoint=checkpoint)
+
+
+def finished_fsbbt_stage(run: Path, config: ExperimentConfig, arch: str,
+                         seed: int) -> StageResult | None:
+    """The run's result for ``fsbbt/<arch>`` and ``seed``, if finished with this config."""
+    plan = next(plan for plan in plan_methods(config) if plan.spec.key == f"fsbbt/{arch}")
+    return Stage(run, seed, plan.spec.file_stem, arch).load_finished(plan.fingerprint)

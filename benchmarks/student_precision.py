@@ -15,7 +15,6 @@ Prints the table and writes ``benchmarks/results/student_precision-<dataset>.jso
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import tempfile
@@ -24,13 +23,9 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from run_setup import config_and_dataset
+from run_setup import config_and_dataset, finished_fsbbt_stage, run_parser, seed_context
 
-from fsbbt.data import sample_fewshot_indices
 from fsbbt.errors import FsbbtError
-from fsbbt.experiment.seed_run import plan_methods, test_accuracy_on
-from fsbbt.experiment.stages import Stage
-from fsbbt.methods import FewShotSet, MethodContext
 from fsbbt.methods.fsbbt import run_fsbbt, synthetic_set_for
 from fsbbt.teacher import LocalTeacher, QueryOracle
 from fsbbt.teacher.blackbox import teacher_fingerprint
@@ -41,18 +36,14 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("config")
-    parser.add_argument("--run", type=Path, required=True,
-                        help="a run of the config: its teacher, ledger and finished stages")
+    parser = run_parser(__doc__.splitlines()[0],
+                        "a run of the config: its teacher, ledger and finished stages", "alexnet")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--arch", default="alexnet", help="FS-BBT student architecture")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="the student's training and evaluation precision")
     parser.add_argument("--compare-to", type=float, default=None,
                         help="the run arm's accuracy when its stage file holds an older "
                              "measurement (e.g. from remeasure_statistics.py)")
-    parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the student checkpoints each epoch (resumes from it)")
     args = parser.parse_args()
@@ -65,15 +56,10 @@ def main() -> None:
     ledger = QueryLedger(work_dir / LEDGER_FILE, teacher_fingerprint(teacher), dataset.num_classes)
     oracle = QueryOracle(teacher, config.query_batch_size, ledger)
 
-    indices = sample_fewshot_indices(dataset.train_labels, config.n_fewshot,
-                                     dataset.num_classes, args.seed)
-    fewshot = FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
-    context = MethodContext(config, args.seed, fewshot, oracle, test_accuracy_on(dataset),
-                            stage_checkpoint=work_dir / f"seed{args.seed}-{args.arch}.ckpt")
+    context = seed_context(config, dataset, oracle, args.seed,
+                           checkpoint=work_dir / f"seed{args.seed}-{args.arch}.ckpt")
     key = f"fsbbt/{args.arch}"
-    plan = next(plan for plan in plan_methods(config) if plan.spec.key == key)
-    run_arm = Stage(args.run, args.seed, plan.spec.file_stem, args.arch).load_finished(
-        plan.fingerprint)
+    run_arm = finished_fsbbt_stage(args.run, config, args.arch, args.seed)
     if run_arm is None:
         raise FsbbtError(f"{args.run} has no finished {key} stage for seed {args.seed} with "
                          "this config; run it first")
