@@ -30,7 +30,7 @@ from fsbbt.methods.fsbbt import run_fsbbt, synthetic_set_for
 from fsbbt.teacher import LocalTeacher, QueryOracle
 from fsbbt.teacher.blackbox import teacher_fingerprint
 from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
-from fsbbt.train import evaluate_classifier, precision
+from fsbbt.train import distributed, evaluate_classifier, precision
 
 HERE = Path(__file__).resolve().parent
 
@@ -65,7 +65,7 @@ def main() -> None:
                          "this config; run it first")
 
     started = time.perf_counter()
-    run_mode = precision.requested()
+    run_mode = precision.mode_for(distributed.current().device).name  # what auto resolved to
     synthetic_set_for(context)
     if oracle.queries_sent:
         raise FsbbtError(f"the rebuilt synthetic set sent {oracle.queries_sent} new queries, so "
