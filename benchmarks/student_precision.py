@@ -28,8 +28,7 @@ from run_setup import config_and_dataset, finished_fsbbt_stage, run_parser, seed
 from fsbbt.errors import FsbbtError
 from fsbbt.methods.fsbbt import run_fsbbt, synthetic_set_for
 from fsbbt.teacher import LocalTeacher, QueryOracle
-from fsbbt.teacher.blackbox import teacher_fingerprint
-from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
+from fsbbt.teacher.ledger import LEDGER_FILE
 from fsbbt.train import distributed, evaluate_classifier, precision
 
 HERE = Path(__file__).resolve().parent
@@ -41,9 +40,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                         help="the student's training and evaluation precision")
-    parser.add_argument("--compare-to", type=float, default=None,
-                        help="the run arm's accuracy when its stage file holds an older "
-                             "measurement (e.g. from remeasure_statistics.py)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the student checkpoints each epoch (resumes from it)")
     args = parser.parse_args()
@@ -52,9 +48,8 @@ def main() -> None:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="student_precision-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(args.run / LEDGER_FILE, work_dir / LEDGER_FILE)
-    teacher = LocalTeacher(args.run / "teacher")
-    ledger = QueryLedger(work_dir / LEDGER_FILE, teacher_fingerprint(teacher), dataset.num_classes)
-    oracle = QueryOracle(teacher, config.query_batch_size, ledger)
+    oracle = QueryOracle.keeping_answers_in(work_dir, LocalTeacher(args.run / "teacher"),
+                                            config.query_batch_size)
 
     context = seed_context(config, dataset, oracle, args.seed,
                            checkpoint=work_dir / f"seed{args.seed}-{args.arch}.ckpt")
@@ -74,9 +69,8 @@ def main() -> None:
     outcome = run_fsbbt(context, args.arch)
     scores = evaluate_classifier(outcome.student, dataset.test_images, dataset.test_labels,
                                  dataset.num_classes)
-    run_accuracy = args.compare_to if args.compare_to is not None else run_arm.accuracy
     row = {"student": key, "seed": args.seed,
-           "run_precision": run_mode, "run_accuracy": run_accuracy,
+           "run_precision": run_mode, "run_accuracy": run_arm.accuracy,
            "run_train_seconds": run_arm.train_seconds,
            "precision": args.precision, "accuracy": round(scores.accuracy, 4),
            "macro_f1": round(scores.macro_f1, 4),
@@ -88,7 +82,7 @@ def main() -> None:
                         "two student precisions")
     for header in ("precision", "test accuracy %", "training s"):
         table.add_column(header, justify="right")
-    table.add_row(f"{run_mode} (run)", f"{100 * run_accuracy:.2f}", f"{run_arm.train_seconds:.0f}")
+    table.add_row(f"{run_mode} (run)", f"{100 * run_arm.accuracy:.2f}", f"{run_arm.train_seconds:.0f}")
     table.add_row(args.precision, f"{100 * row['accuracy']:.2f}", f"{row['train_seconds']:.0f}")
     Console(width=120).print(table)
     target = HERE / "results" / f"student_precision-{config.dataset}.json"

@@ -24,9 +24,8 @@ from fsbbt.experiment.results import write_json_atomically
 from fsbbt.experiment.runner import RESULTS_FILE, check_methods, training_curve
 from fsbbt.methods import FewShotSet, MethodContext, get_method
 from fsbbt.report.figures import plot_sample_grid, plot_training_curves
-from fsbbt.teacher.blackbox import QueryOracle, teacher_fingerprint
+from fsbbt.teacher.blackbox import QueryOracle
 from fsbbt.teacher.factory import build_teacher
-from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
 from fsbbt.train import evaluate_classifier, precision
 
 SYNTHETIC_PER_IMAGE = 24
@@ -58,9 +57,8 @@ def run_distill(config: ExperimentConfig, images_dir: Path, out_dir: Path,
     test_set = (load_labelled_folder(test_dir, tuple(teacher.input_shape),
                                      tuple(teacher.class_names)) if test_dir else None)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ledger = QueryLedger(out_dir / LEDGER_FILE, teacher_fingerprint(teacher),
-                         len(teacher.class_names))
-    oracle = QueryOracle(teacher, config.query_batch_size, ledger, config.query_budget)
+    oracle = QueryOracle.keeping_answers_in(out_dir, teacher, config.query_batch_size,
+                                            config.query_budget)
 
     def test_accuracy(model: torch.nn.Module) -> float:
         assert test_set is not None, "curve_points is 0 without a test set"

@@ -26,9 +26,7 @@ from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.experiment.results import StageResult
 from fsbbt.experiment.seed_run import Samples, plan_methods, run_seed
 from fsbbt.teacher import QueryOracle
-from fsbbt.teacher.blackbox import teacher_fingerprint
 from fsbbt.teacher.factory import build_teacher
-from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
 from fsbbt.train import precision
 
 SeedOutcome = tuple[dict[str, StageResult], Samples | None]
@@ -52,13 +50,12 @@ def _seed_worker(config_tree: dict[str, Any], out_dir: str, seed: int, threads: 
     run_dir = Path(out_dir)
     dataset = load_dataset(config.dataset, config.data_dir)
     teacher = build_teacher(config.teacher, dataset, run_dir)  # the saved one, not retrained
-    ledger = QueryLedger(run_dir / LEDGER_FILE, teacher_fingerprint(teacher),
-                         dataset.num_classes)
-    oracle = QueryOracle(teacher, config.query_batch_size, ledger, config.query_budget)
+    oracle = QueryOracle.keeping_answers_in(run_dir, teacher, config.query_batch_size,
+                                            config.query_budget)
     try:
         outcome = run_seed(plan_methods(config), dataset, oracle, seed, run_dir)
     finally:
-        ledger.close()
+        oracle.ledger.close()
     return outcome, oracle.usage()
 
 

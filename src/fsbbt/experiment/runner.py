@@ -21,9 +21,7 @@ from fsbbt.report.figures import (
     plot_training_curves,
 )
 from fsbbt.teacher import LocalTeacher, QueryOracle
-from fsbbt.teacher.blackbox import teacher_fingerprint
 from fsbbt.teacher.factory import build_teacher
-from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
 from fsbbt.train import distributed, precision
 from fsbbt.train.distributed import RankZeroOracle
 
@@ -59,9 +57,8 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, jobs: int = 1) -> di
     dataset = load_dataset(config.dataset, config.data_dir)
     teacher = build_teacher(config.teacher, dataset, out_dir)
     if distributed.is_main_process():
-        ledger = QueryLedger(out_dir / LEDGER_FILE, teacher_fingerprint(teacher),
-                             dataset.num_classes)
-        oracle = QueryOracle(teacher, config.query_batch_size, ledger, config.query_budget)
+        oracle = QueryOracle.keeping_answers_in(out_dir, teacher, config.query_batch_size,
+                                                config.query_budget)
     else:  # only rank 0 queries and owns the ledger file; the others hold an unused stand-in
         oracle = QueryOracle(teacher, config.query_batch_size, budget=config.query_budget)
     if distributed.current().is_distributed:

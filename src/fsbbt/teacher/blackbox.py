@@ -8,13 +8,14 @@ anyone sees it.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from fsbbt import progress
 from fsbbt.errors import FsbbtError
-from fsbbt.teacher.ledger import QueryLedger
+from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
 
 
 class BlackBoxTeacher(Protocol):
@@ -79,6 +80,15 @@ class QueryOracle:
         self.budget = budget
         self.queries_sent = 0
         self.answers_from_ledger = 0
+
+    @classmethod
+    def keeping_answers_in(cls, directory: Path, teacher: BlackBoxTeacher, batch_size: int = 256,
+                           budget: int | None = None) -> QueryOracle:
+        """An oracle whose answers persist in ``directory``'s ledger file, so every process
+        and every re-run working in that directory pays for an image once."""
+        ledger = QueryLedger(directory / LEDGER_FILE, teacher_fingerprint(teacher),
+                             len(teacher.class_names))
+        return cls(teacher, batch_size, ledger, budget)
 
     @property
     def num_classes(self) -> int:

@@ -135,8 +135,8 @@ def _resume(checkpoint: Path | None, fingerprint: str, epochs: int,
 
 
 def epoch_batches(all_images: torch.Tensor, all_targets: torch.Tensor, recipe: TrainRecipe,
-                   seed: int, epoch: int, mode: precision.ComputeMode
-                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                  seed: int, epoch: int, mode: precision.ComputeMode
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """This rank's (images, targets) batches of ``epoch``: shuffled, mixed and transformed
     as ``recipe.augmentation`` says, every draw a function of (seed, epoch, rank)."""
     order_rng, augment_rng = epoch_generators(seed, epoch)
@@ -217,7 +217,7 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
                 group["lr"] = state.schedule.lr_at(epoch)
             loss_sum, seen = 0.0, 0
             for batch_images, batch_targets in epoch_batches(all_images, all_targets, recipe,
-                                                              seed, epoch, mode):
+                                                             seed, epoch, mode):
                 running_averages.before_step()
                 with precision.autocast(mode, device):
                     logits = trained_model(batch_images)
