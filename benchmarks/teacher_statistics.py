@@ -38,6 +38,9 @@ STATISTICS_BATCH = 512
 
 
 def test_scores(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
+    """Accuracy and macro-F1 say how often the top answer is right; the mean negative
+    log-likelihood of the true class also says how well the probabilities a student
+    learns from are calibrated."""
     scores = score_predictions(probabilities.argmax(axis=1), labels, num_classes)
     true_class = probabilities[np.arange(len(labels)), labels]
     return {"accuracy": round(scores.accuracy, 4), "macro_f1": round(scores.macro_f1, 4),
@@ -63,7 +66,6 @@ def main() -> None:
                          fix="train the run's teacher first")
     plain = copy.deepcopy(saved)
     measure_statistics_on_images(plain, dataset.train_images, STATISTICS_BATCH)
-    plain.to("cpu")
 
     few = dataset.train_images[fewshot_indices(config, dataset, args.seed)]
     mixup = mixup_from_fewshot(few, config.synthesis.budget, config.synthesis.mixup_alpha,
