@@ -27,8 +27,8 @@ from run_setup import config_and_dataset
 
 from fsbbt.data import sample_fewshot_indices
 from fsbbt.methods.base import student_recipe
+from fsbbt.methods.fsbbt import seed_mixup
 from fsbbt.ship import load_student
-from fsbbt.synth import mixup_from_fewshot
 from fsbbt.train import evaluate_classifier, precision
 from fsbbt.train.augment import AugmentationMode
 from fsbbt.train.batch_norm import measure_statistics
@@ -54,9 +54,7 @@ def main() -> None:
     outside = np.setdiff1d(np.arange(len(dataset.train_labels)), fewshot_indices)
     validation = np.random.default_rng(123).choice(outside, VALIDATION_IMAGES, replace=False)
     few = dataset.train_images[fewshot_indices]
-    synthesis = config.synthesis
-    mixup = mixup_from_fewshot(few, synthesis.budget, synthesis.mixup_alpha, synthesis.threshold,
-                               np.random.default_rng([SEED, 1]))
+    mixup = seed_mixup(few, config.synthesis, config.synthesis.budget, SEED)
     model, _ = load_student(args.run / "students" / f"fsbbt__{args.arch}__seed{SEED}.pt")
     device = torch.device("cpu")
     mode = precision.mode_for(device)

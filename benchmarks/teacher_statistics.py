@@ -25,9 +25,8 @@ from rich.console import Console
 from rich.table import Table
 from run_setup import config_and_dataset, fewshot_indices, run_parser
 
-from fsbbt.models.saved import load_network
-from fsbbt.synth import mixup_from_fewshot
-from fsbbt.teacher.local import WEIGHTS_FILE, read_metadata
+from fsbbt.methods.fsbbt import seed_mixup
+from fsbbt.teacher.local import load_teacher_network
 from fsbbt.train import precision
 from fsbbt.train.evaluate import predict_probabilities, score_predictions
 from fsbbt.train.loop import measure_statistics_on_images
@@ -59,18 +58,12 @@ def main() -> None:
     args = parser.parse_args()
     config, dataset = config_and_dataset(args.config, args.data_dir)
 
-    teacher_dir = args.run / "teacher"
-    metadata = read_metadata(teacher_dir)
-    saved = load_network(metadata.arch, metadata.input_shape, len(metadata.class_names),
-                         teacher_dir / WEIGHTS_FILE, what="teacher weights",
-                         fix="train the run's teacher first")
+    saved, metadata = load_teacher_network(args.run / "teacher")
     plain = copy.deepcopy(saved)
     measure_statistics_on_images(plain, dataset.train_images, STATISTICS_BATCH)
 
     few = dataset.train_images[fewshot_indices(config, dataset, args.seed)]
-    mixup = mixup_from_fewshot(few, config.synthesis.budget, config.synthesis.mixup_alpha,
-                               config.synthesis.threshold,
-                               np.random.default_rng([args.seed, 1])).images_uint8
+    mixup = seed_mixup(few, config.synthesis, config.synthesis.budget, args.seed).images_uint8
     queried = np.concatenate([few, mixup])
     answers = {name: {"test": predict_probabilities(model, dataset.test_images,
                                                      mode=precision.FP32),

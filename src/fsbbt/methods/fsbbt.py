@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from fsbbt import progress
-from fsbbt.experiment.config import ExperimentConfig
+from fsbbt.experiment.config import ExperimentConfig, SynthesisConfig
 from fsbbt.methods.base import (
     MethodContext,
     MethodOutcome,
     synthetic_images_within_budget,
     train_student,
 )
-from fsbbt.synth import CvaeRecipe, mixup_from_fewshot, sample_cvae, train_cvae
+from fsbbt.synth import CvaeRecipe, MixupDraw, mixup_from_fewshot, sample_cvae, train_cvae
 
 SHARED_KEY = "fsbbt-synthetic-set"
 # The config sections a synthetic set is built from: its cache key here, and its share
@@ -57,6 +57,14 @@ def cvae_shared_key(recipe: CvaeRecipe) -> str:
     return f"fsbbt-cvae:{recipe}"
 
 
+def seed_mixup(fewshot_images_uint8: np.ndarray, synthesis: SynthesisConfig, budget: int,
+               seed: int) -> MixupDraw:
+    """The MixUp part of ``seed``'s synthetic set (step 3), drawn from its own random stream:
+    one function, so a benchmark that studies a run's MixUp images draws the run's pairs."""
+    return mixup_from_fewshot(fewshot_images_uint8, budget, synthesis.mixup_alpha,
+                              synthesis.threshold, np.random.default_rng([seed, 1]))
+
+
 def build_synthetic_set(context: MethodContext) -> SyntheticSet:
     """Steps 1-5: query X, train the CVAE on the teacher's labels, MixUp, sample, query."""
     started = time.perf_counter()
@@ -69,8 +77,7 @@ def build_synthetic_set(context: MethodContext) -> SyntheticSet:
 
     synthesis = config.synthesis
     if synthesis.mixup:
-        mixup = mixup_from_fewshot(fewshot_images, synthetic_budget, synthesis.mixup_alpha,
-                                   synthesis.threshold, np.random.default_rng([context.seed, 1]))
+        mixup = seed_mixup(fewshot_images, synthesis, synthetic_budget, context.seed)
         mixup_images, cvae_count = mixup.images_uint8, mixup.dropped_count
     else:
         mixup_images, cvae_count = fewshot_images[:0], synthetic_budget

@@ -82,7 +82,7 @@ class QueryOracle:
         self.answers_from_ledger = 0
 
     @classmethod
-    def keeping_answers_in(cls, directory: Path, teacher: BlackBoxTeacher, batch_size: int = 256,
+    def keeping_answers_in(cls, directory: Path, teacher: BlackBoxTeacher, batch_size: int,
                            budget: int | None = None) -> QueryOracle:
         """An oracle whose answers persist in ``directory``'s ledger file, so every process
         and every re-run working in that directory pays for an image once."""

@@ -68,17 +68,24 @@ def read_metadata(directory: Path) -> TeacherMetadata:
         what="teacher description", fix="re-train the teacher")
 
 
+def load_teacher_network(directory: Path) -> tuple[nn.Module, TeacherMetadata]:
+    """A saved teacher's network and description, for the teacher's owner only: the
+    :class:`LocalTeacher` that answers queries, and benchmarks that study the teacher
+    itself. Distillation code never calls this; it sees ``predict_proba``."""
+    metadata = read_metadata(directory)
+    model = load_network(metadata.arch, metadata.input_shape, len(metadata.class_names),
+                         directory / WEIGHTS_FILE,
+                         what="teacher weights", fix="re-train the teacher")
+    return model, metadata
+
+
 class LocalTeacher:
     """A saved fsbbt teacher answering queries in this process."""
 
     def __init__(self, directory: Path) -> None:
-        self.metadata = read_metadata(directory)
+        self._model, self.metadata = load_teacher_network(directory)
         self.input_shape = self.metadata.input_shape
         self.class_names = self.metadata.class_names
-        self._model = load_network(
-            self.metadata.arch, self.input_shape, len(self.class_names),
-            directory / WEIGHTS_FILE,
-            what="teacher weights", fix="re-train the teacher")
         self.fingerprint = f"local:{file_fingerprint(directory / WEIGHTS_FILE)}"
 
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
