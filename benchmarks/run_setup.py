@@ -4,9 +4,11 @@ seed's method context, and the run's finished FS-BBT stages."""
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
 from fsbbt.data import ImageDataset, load_dataset, sample_fewshot_indices
 from fsbbt.experiment.config import ExperimentConfig, load_config
@@ -15,7 +17,15 @@ from fsbbt.experiment.seed_run import plan_methods, test_accuracy_on
 from fsbbt.experiment.stages import Stage
 from fsbbt.methods import FewShotSet, MethodContext
 from fsbbt.teacher import QueryOracle
+from fsbbt.teacher.local import load_teacher_network
 from fsbbt.train import precision
+from fsbbt.train.loop import measure_statistics_on_images
+
+VALIDATION_IMAGES = 5000
+"""Training images outside a seed's few-shot draw that development choices are scored on."""
+PLAIN_STATISTICS_BATCH = 512
+"""Images per batch when measuring a teacher's statistics on its plain training split (the
+CIFAR-10 teacher's batch size)."""
 
 
 def run_parser(description: str, run_help: str,
@@ -45,6 +55,25 @@ def fewshot_indices(config: ExperimentConfig, dataset: ImageDataset, seed: int) 
     """The training-split rows of the seed's few images, the run's draw."""
     return sample_fewshot_indices(dataset.train_labels, config.n_fewshot, dataset.num_classes,
                                   seed)
+
+
+def validation_indices(config: ExperimentConfig, dataset: ImageDataset,
+                       seed: int) -> np.ndarray:
+    """5,000 training-split rows outside the seed's few images (all of them on a smaller
+    dataset): where a development choice is made, so that the test split never is."""
+    outside = np.setdiff1d(np.arange(len(dataset.train_labels)),
+                           fewshot_indices(config, dataset, seed))
+    return np.random.default_rng(123).choice(outside, min(VALIDATION_IMAGES, len(outside)),
+                                             replace=False)
+
+
+def plain_statistics_teacher(run: Path, dataset: ImageDataset) -> nn.Module:
+    """The run's teacher with its batch-norm statistics measured again on the plain training
+    split, the alternative to the saved ones (measured on training-style batches)."""
+    saved, _ = load_teacher_network(run / "teacher")
+    plain = copy.deepcopy(saved)
+    measure_statistics_on_images(plain, dataset.train_images, PLAIN_STATISTICS_BATCH)
+    return plain
 
 
 def seed_context(config: ExperimentConfig, dataset: ImageDataset, oracle: QueryOracle,

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from run_setup import config_and_dataset
+from run_setup import config_and_dataset, fewshot_indices, validation_indices
 
-from fsbbt.data import sample_fewshot_indices
 from fsbbt.methods.base import student_recipe
 from fsbbt.methods.fsbbt import seed_mixup
 from fsbbt.ship import load_student
@@ -37,7 +36,6 @@ from fsbbt.train.tensors import uint8_to_float
 
 HERE = Path(__file__).resolve().parent
 SEED = 1
-VALIDATION_IMAGES = 5000
 
 
 def main() -> None:
@@ -49,11 +47,8 @@ def main() -> None:
     args = parser.parse_args()
 
     config, dataset = config_and_dataset(args.config, args.data_dir)
-    fewshot_indices = sample_fewshot_indices(dataset.train_labels, config.n_fewshot,
-                                             dataset.num_classes, SEED)
-    outside = np.setdiff1d(np.arange(len(dataset.train_labels)), fewshot_indices)
-    validation = np.random.default_rng(123).choice(outside, VALIDATION_IMAGES, replace=False)
-    few = dataset.train_images[fewshot_indices]
+    validation = validation_indices(config, dataset, SEED)
+    few = dataset.train_images[fewshot_indices(config, dataset, SEED)]
     mixup = seed_mixup(few, config.synthesis, config.synthesis.budget, SEED)
     model, _ = load_student(args.run / "students" / f"fsbbt__{args.arch}__seed{SEED}.pt")
     device = torch.device("cpu")

@@ -16,24 +16,20 @@ Writes benchmarks/results/teacher_statistics-<dataset>.json; the run is only rea
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from run_setup import config_and_dataset, fewshot_indices, run_parser
+from run_setup import config_and_dataset, fewshot_indices, plain_statistics_teacher, run_parser
 
 from fsbbt.methods.fsbbt import seed_mixup
 from fsbbt.teacher.local import load_teacher_network
 from fsbbt.train import precision
 from fsbbt.train.evaluate import predict_probabilities, score_predictions
-from fsbbt.train.loop import measure_statistics_on_images
 
 HERE = Path(__file__).resolve().parent
-STATISTICS_BATCH = 512
-"""Images per batch when measuring on the plain training split (the teacher's batch size)."""
 
 
 def test_scores(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
@@ -59,8 +55,7 @@ def main() -> None:
     config, dataset = config_and_dataset(args.config, args.data_dir)
 
     saved, metadata = load_teacher_network(args.run / "teacher")
-    plain = copy.deepcopy(saved)
-    measure_statistics_on_images(plain, dataset.train_images, STATISTICS_BATCH)
+    plain = plain_statistics_teacher(args.run, dataset)
 
     few = dataset.train_images[fewshot_indices(config, dataset, args.seed)]
     mixup = seed_mixup(few, config.synthesis, config.synthesis.budget, args.seed).images_uint8
