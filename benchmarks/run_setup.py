@@ -17,7 +17,7 @@ from fsbbt.experiment.seed_run import plan_methods, test_accuracy_on
 from fsbbt.experiment.stages import Stage
 from fsbbt.methods import FewShotSet, MethodContext
 from fsbbt.teacher import QueryOracle
-from fsbbt.teacher.local import load_teacher_network
+from fsbbt.teacher.local import TeacherMetadata, load_teacher_network
 from fsbbt.train import precision
 from fsbbt.train.loop import measure_statistics_on_images
 
@@ -67,13 +67,14 @@ def validation_indices(config: ExperimentConfig, dataset: ImageDataset,
                                              replace=False)
 
 
-def plain_statistics_teacher(run: Path, dataset: ImageDataset) -> nn.Module:
+def plain_statistics_teacher(run: Path, dataset: ImageDataset
+                             ) -> tuple[nn.Module, TeacherMetadata]:
     """The run's teacher with its batch-norm statistics measured again on the plain training
     split, the alternative to the saved ones (measured on training-style batches)."""
-    saved, _ = load_teacher_network(run / "teacher")
+    saved, metadata = load_teacher_network(run / "teacher")
     plain = copy.deepcopy(saved)
     measure_statistics_on_images(plain, dataset.train_images, PLAIN_STATISTICS_BATCH)
-    return plain
+    return plain, metadata
 
 
 def seed_context(config: ExperimentConfig, dataset: ImageDataset, oracle: QueryOracle,

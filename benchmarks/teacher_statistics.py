@@ -55,7 +55,7 @@ def main() -> None:
     config, dataset = config_and_dataset(args.config, args.data_dir)
 
     saved, metadata = load_teacher_network(args.run / "teacher")
-    plain = plain_statistics_teacher(args.run, dataset)
+    plain, _ = plain_statistics_teacher(args.run, dataset)
 
     few = dataset.train_images[fewshot_indices(config, dataset, args.seed)]
     mixup = seed_mixup(few, config.synthesis, config.synthesis.budget, args.seed).images_uint8
