@@ -1,5 +1,6 @@
 """What the benchmarks that revisit a run share: its config, precision and dataset, a
-seed's method context, and the run's finished FS-BBT stages."""
+seed's method context and validation split, the run's finished FS-BBT stages, and its
+teacher with the other choice of batch-norm statistics."""
 
 from __future__ import annotations
 
