@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,9 @@ from fsbbt.experiment.results import StageResult
 from fsbbt.experiment.seed_run import plan_methods, test_accuracy_on
 from fsbbt.experiment.stages import Stage
 from fsbbt.methods import FewShotSet, MethodContext
-from fsbbt.teacher import QueryOracle
+from fsbbt.synth.cvae_store import CVAE_DIR
+from fsbbt.teacher import LocalTeacher, QueryOracle
+from fsbbt.teacher.ledger import LEDGER_FILE
 from fsbbt.teacher.local import TeacherMetadata, load_teacher_network
 from fsbbt.train import precision
 from fsbbt.train.loop import measure_statistics_on_images
@@ -79,12 +83,31 @@ def plain_statistics_teacher(run: Path, dataset: ImageDataset
 
 
 def seed_context(config: ExperimentConfig, dataset: ImageDataset, oracle: QueryOracle,
-                 seed: int, checkpoint: Path | None = None) -> MethodContext:
+                 seed: int, checkpoint: Path | None = None,
+                 cvae_store: Path | None = None) -> MethodContext:
     """The context ``fsbbt run`` gives a method for ``seed``: the same few images and oracle."""
     indices = fewshot_indices(config, dataset, seed)
     fewshot = FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
     return MethodContext(config, seed, fewshot, oracle, test_accuracy_on(dataset),
-                         stage_checkpoint=checkpoint)
+                         stage_checkpoint=checkpoint, cvae_store=cvae_store)
+
+
+def copy_of_run(run: Path, work_dir: Path | None, prefix: str) -> Path:
+    """A work directory holding copies of the run's ledger and trained CVAEs (a temporary
+    one unless ``work_dir``): a benchmark that rebuilds the run's synthetic set reads the
+    run's answers and CVAE there, pays for neither again, and never writes to the run."""
+    work_dir = work_dir or Path(tempfile.mkdtemp(prefix=prefix))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(run / LEDGER_FILE, work_dir / LEDGER_FILE)
+    if (run / CVAE_DIR).is_dir():
+        shutil.copytree(run / CVAE_DIR, work_dir / CVAE_DIR, dirs_exist_ok=True)
+    return work_dir
+
+
+def run_oracle(run: Path, config: ExperimentConfig, work_dir: Path) -> QueryOracle:
+    """The run's teacher behind the ledger copied into ``work_dir`` by :func:`copy_of_run`."""
+    return QueryOracle.keeping_answers_in(work_dir, LocalTeacher(run / "teacher"),
+                                          config.query_batch_size)
 
 
 def finished_fsbbt_stage(run: Path, config: ExperimentConfig, arch: str,

@@ -9,26 +9,30 @@ precision: it rebuilds the seed's synthetic set in the run's precision, exactly 
 ``fsbbt run`` did (proved by the run's ledger answering every image, so no query is
 sent), then trains the student with the run's recipe in ``--precision`` and scores it on
 the test split in that precision. The run's own student of the same seed is the other
-arm. The run's ledger is copied first, so the run is never written to.
+arm. The run's ledger and trained CVAE are copied first, so the run is never written to.
 Prints the table and writes ``benchmarks/results/student_precision-<dataset>.json``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from run_setup import config_and_dataset, finished_fsbbt_stage, run_parser, seed_context
+from run_setup import (
+    config_and_dataset,
+    copy_of_run,
+    finished_fsbbt_stage,
+    run_oracle,
+    run_parser,
+    seed_context,
+)
 
 from fsbbt.errors import FsbbtError
 from fsbbt.methods.fsbbt import run_fsbbt, synthetic_set_for
-from fsbbt.teacher import LocalTeacher, QueryOracle
-from fsbbt.teacher.ledger import LEDGER_FILE
+from fsbbt.synth.cvae_store import CVAE_DIR
 from fsbbt.train import distributed, evaluate_classifier, precision
 
 HERE = Path(__file__).resolve().parent
@@ -45,14 +49,11 @@ def main() -> None:
     args = parser.parse_args()
 
     config, dataset = config_and_dataset(args.config, args.data_dir)
-    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="student_precision-"))
-    work_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(args.run / LEDGER_FILE, work_dir / LEDGER_FILE)
-    oracle = QueryOracle.keeping_answers_in(work_dir, LocalTeacher(args.run / "teacher"),
-                                            config.query_batch_size)
-
+    work_dir = copy_of_run(args.run, args.work_dir, "student_precision-")
+    oracle = run_oracle(args.run, config, work_dir)
     context = seed_context(config, dataset, oracle, args.seed,
-                           checkpoint=work_dir / f"seed{args.seed}-{args.arch}.ckpt")
+                           checkpoint=work_dir / f"seed{args.seed}-{args.arch}.ckpt",
+                           cvae_store=work_dir / CVAE_DIR)
     key = f"fsbbt/{args.arch}"
     run_arm = finished_fsbbt_stage(args.run, config, args.arch, args.seed)
     if run_arm is None:

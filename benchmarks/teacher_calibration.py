@@ -13,8 +13,9 @@ own, answering in float32 like the black box) and scores it beside the run's stu
 the same seed and method.
 
 * ``fsbbt``: the seed's synthetic set is rebuilt exactly as the run built it (proved by
-  the run's ledger answering every image, so nothing is sent; the ledger is copied, the
-  run is never written to), and the plain-statistics teacher answers the same images.
+  the run's ledger answering every image, so nothing is sent; the ledger and the run's
+  trained CVAE are copied, the run is never written to), and the plain-statistics
+  teacher answers the same images.
   Only the soft targets differ: the images, the CVAE (trained on the saved teacher's
   labels), the recipe and the seed are the run's.
 * ``standard-kd``: the plain-statistics teacher answers the seed's few images.
@@ -28,8 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,7 +37,9 @@ from rich.console import Console
 from rich.table import Table
 from run_setup import (
     config_and_dataset,
+    copy_of_run,
     plain_statistics_teacher,
+    run_oracle,
     run_parser,
     seed_context,
     validation_indices,
@@ -50,8 +51,8 @@ from fsbbt.methods import MethodContext, MethodOutcome
 from fsbbt.methods.fsbbt import run_fsbbt, synthetic_set_for
 from fsbbt.methods.standard_kd import run_standard_kd
 from fsbbt.ship import load_student
+from fsbbt.synth.cvae_store import CVAE_DIR
 from fsbbt.teacher import LocalTeacher, QueryOracle
-from fsbbt.teacher.ledger import LEDGER_FILE
 from fsbbt.teacher.local import METADATA_FILE, save_teacher
 from fsbbt.train import evaluate_classifier
 
@@ -115,18 +116,16 @@ def main() -> None:
     run_student_file = args.run / "students" / f"{args.method}__{args.arch}__seed{args.seed}.pt"
     if not run_student_file.is_file():
         raise FsbbtError(f"{args.run} has no {key} student for seed {args.seed}; run it first")
-    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="teacher_calibration-"))
-    work_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy(args.run / LEDGER_FILE, work_dir / LEDGER_FILE)
-    run_oracle = QueryOracle.keeping_answers_in(work_dir, LocalTeacher(args.run / "teacher"),
-                                                config.query_batch_size)
+    work_dir = copy_of_run(args.run, args.work_dir, "teacher_calibration-")
+    run_answers = run_oracle(args.run, config, work_dir)
     plain_oracle = QueryOracle(plain_teacher_in(work_dir, args.run, dataset),
                                config.query_batch_size)
     checkpoint = work_dir / f"seed{args.seed}-{args.method}-{args.arch}-plain.ckpt"
-    context = seed_context(config, dataset, run_oracle, args.seed, checkpoint=checkpoint)
+    context = seed_context(config, dataset, run_answers, args.seed, checkpoint=checkpoint,
+                           cvae_store=work_dir / CVAE_DIR)
 
     started = time.perf_counter()
-    outcome, run_targets, plain_targets = ARMS[args.method](context, run_oracle, plain_oracle,
+    outcome, run_targets, plain_targets = ARMS[args.method](context, run_answers, plain_oracle,
                                                             args.arch)
     run_student, _ = load_student(run_student_file)
     validation = validation_indices(config, dataset, args.seed)

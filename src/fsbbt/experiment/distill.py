@@ -24,6 +24,7 @@ from fsbbt.experiment.results import write_json_atomically
 from fsbbt.experiment.runner import RESULTS_FILE, check_methods, training_curve
 from fsbbt.methods import FewShotSet, MethodContext, get_method
 from fsbbt.report.figures import plot_sample_grid, plot_training_curves
+from fsbbt.synth.cvae_store import CVAE_DIR
 from fsbbt.teacher.blackbox import QueryOracle
 from fsbbt.teacher.factory import build_teacher
 from fsbbt.train import evaluate_classifier, precision
@@ -67,7 +68,8 @@ def run_distill(config: ExperimentConfig, images_dir: Path, out_dir: Path,
     # No true labels exist: -1 makes any accidental use visible.
     fewshot = FewShotSet(images, np.full(len(images), -1, np.int64))
     seed = config.seeds[0]
-    context = MethodContext(config, seed, fewshot, oracle, test_accuracy)
+    context = MethodContext(config, seed, fewshot, oracle, test_accuracy,
+                            cvae_store=out_dir / CVAE_DIR)
     started = time.perf_counter()
     outcome = get_method(method)(context, arch)
     seconds = time.perf_counter() - started

@@ -24,6 +24,7 @@ from fsbbt.experiment.stages import Stage, config_fingerprint, synthetic_set_ide
 from fsbbt.methods import FewShotSet, MethodContext, MethodOutcome, get_method
 from fsbbt.models import CLASSIFIERS
 from fsbbt.ship.student_file import StudentInfo, save_student, student_filename
+from fsbbt.synth.cvae_store import CVAE_DIR
 from fsbbt.teacher import QueryOracle
 from fsbbt.train import TrainHistory, distributed, evaluate_classifier
 
@@ -112,7 +113,7 @@ def run_seed(plans: list[PlannedMethod], dataset: ImageDataset, oracle: QueryOra
         progress.status(f"[seed {seed}] {spec.key}")
         context = MethodContext(plan.config, seed, fewshot, oracle, test_accuracy, shared=shared,
                                 stage_checkpoint=stage.checkpoint,
-                                budget_parts=plan.budget_parts)
+                                budget_parts=plan.budget_parts, cvae_store=out_dir / CVAE_DIR)
         started = time.perf_counter()
         outcome = get_method(spec.method)(context, spec.arch)
         seconds = time.perf_counter() - started

@@ -52,6 +52,8 @@ class MethodContext:
     stage_checkpoint: Path | None = None
     # how many distinct synthetic sets of the run split each seed's query budget
     budget_parts: int = 1
+    # where trained CVAEs outlive the process (a run's OUT/cvae), so a resume never retrains one
+    cvae_store: Path | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -20,7 +20,8 @@ from fsbbt.methods.base import (
     synthetic_images_within_budget,
     train_student,
 )
-from fsbbt.synth import CvaeRecipe, MixupDraw, mixup_from_fewshot, sample_cvae, train_cvae
+from fsbbt.synth import CvaeRecipe, MixupDraw, mixup_from_fewshot, sample_cvae
+from fsbbt.synth.cvae_store import stored_or_trained_cvae
 
 SHARED_KEY = "fsbbt-synthetic-set"
 # The config sections a synthetic set is built from: its cache key here, and its share
@@ -87,8 +88,9 @@ def build_synthetic_set(context: MethodContext) -> SyntheticSet:
         recipe = cvae_recipe(config)
         cvae_key = cvae_shared_key(recipe)
         if cvae_key not in context.shared:
-            context.shared[cvae_key] = train_cvae(fewshot_images, teacher_labels,
-                                                  context.num_classes, recipe, seed=context.seed)
+            context.shared[cvae_key] = stored_or_trained_cvae(
+                fewshot_images, teacher_labels, context.num_classes, recipe, context.seed,
+                context.cvae_store)
         cvae = context.shared[cvae_key]
         cvae_images, _ = sample_cvae(cvae, cvae_count, context.num_classes,
                                      config.cvae.sampling, np.random.default_rng([context.seed, 2]))
