@@ -11,7 +11,6 @@ so a different draw, teacher or recipe never picks up a stale CVAE.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from fsbbt.errors import FsbbtError
 from fsbbt.models import build_cvae
 from fsbbt.synth.cvae import CvaeRecipe, train_cvae
 from fsbbt.train import distributed, precision
+from fsbbt.train.checkpoint import save_checkpoint
 
 CVAE_DIR = "cvae"
 """The folder of a run directory that holds its seeds' trained CVAEs."""
@@ -62,14 +62,6 @@ def _read_weights(file: Path) -> dict[str, torch.Tensor]:
                          "delete it and the CVAE is trained again") from exc
 
 
-def _save(model: nn.Module, file: Path) -> None:
-    """Write atomically: a process killed mid-write leaves no half file to load later."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    partial = file.with_suffix(".partial")
-    torch.save(model.state_dict(), partial)
-    os.replace(partial, file)
-
-
 def stored_or_trained_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray,
                            num_classes: int, recipe: CvaeRecipe, seed: int,
                            store: Path | None) -> nn.Module:
@@ -89,5 +81,5 @@ def stored_or_trained_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray,
         return _stored_cvae(file, stored_weights, images_uint8, num_classes, recipe)
     model = train_cvae(images_uint8, teacher_labels, num_classes, recipe, seed)
     if distributed.is_main_process():
-        _save(model, file)
+        save_checkpoint(file, model.state_dict())  # atomic: a kill mid-write leaves no half file
     return model
