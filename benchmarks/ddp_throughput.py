@@ -38,9 +38,9 @@ LAYOUTS = [("1 process x 1 thread", 1, 1), ("1 process x 2 threads", 1, 2),
 
 def worker(report: Path, images: int, epochs: int) -> None:
     """One training run; rank 0 writes the loop's own images/s measurement."""
-    from fsbbt import progress
+    from fsbbt.core import distributed, progress
     from fsbbt.models import build_classifier
-    from fsbbt.train import TrainRecipe, distributed, fit_classifier
+    from fsbbt.train import TrainRecipe, fit_classifier
 
     progress.set_quiet(True)
     distributed.init_distributed("cpu")

@@ -26,16 +26,16 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from fsbbt import progress
+from fsbbt.core import precision, progress
+from fsbbt.core.tensors import one_hot
 from fsbbt.experiment.config import load_config
 from fsbbt.methods.base import student_recipe
 from fsbbt.methods.fsbbt import cvae_recipe
 from fsbbt.models import build_classifier
 from fsbbt.synth import train_cvae
 from fsbbt.teacher.train_local import teacher_recipe
-from fsbbt.train import TrainRecipe, fit_classifier, precision
+from fsbbt.train import TrainRecipe, fit_classifier
 from fsbbt.train.evaluate import predict_probabilities
-from fsbbt.train.tensors import one_hot
 
 HERE = Path(__file__).resolve().parent
 # dataset → (input shape, classes, training images, test images) of the real splits

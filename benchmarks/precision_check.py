@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsbbt import progress
+from fsbbt.core import precision, progress
+from fsbbt.core.tensors import one_hot
 from fsbbt.data import load_dataset, sample_fewshot_indices
 from fsbbt.models import build_classifier
-from fsbbt.train import TrainRecipe, evaluate_classifier, fit_classifier, precision
+from fsbbt.train import TrainRecipe, evaluate_classifier, fit_classifier
 from fsbbt.train.augment import CIFAR_GEOMETRY
 from fsbbt.train.evaluate import predict_probabilities
-from fsbbt.train.tensors import one_hot
 
 HERE = Path(__file__).resolve().parent
 MODES = ("fp32", "bf16")

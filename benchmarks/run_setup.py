@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from fsbbt.core import precision
 from fsbbt.data import ImageDataset, load_dataset, sample_fewshot_indices
 from fsbbt.experiment.config import ExperimentConfig, load_config
 from fsbbt.experiment.results import StageResult
@@ -23,7 +24,6 @@ from fsbbt.synth.cvae_store import CVAE_DIR
 from fsbbt.teacher import LocalTeacher, QueryOracle
 from fsbbt.teacher.ledger import LEDGER_FILE
 from fsbbt.teacher.local import TeacherMetadata, load_teacher_network
-from fsbbt.train import precision
 from fsbbt.train.loop import measure_statistics_on_images
 
 VALIDATION_IMAGES = 5000

@@ -25,14 +25,15 @@ import numpy as np
 import torch
 from run_setup import config_and_dataset, fewshot_indices, validation_indices
 
+from fsbbt.core import precision
+from fsbbt.core.tensors import uint8_to_float
 from fsbbt.methods.base import student_recipe
 from fsbbt.methods.fsbbt import seed_mixup
 from fsbbt.ship import load_student
-from fsbbt.train import evaluate_classifier, precision
+from fsbbt.train import evaluate_classifier
 from fsbbt.train.augment import AugmentationMode
 from fsbbt.train.batch_norm import measure_statistics
 from fsbbt.train.loop import epoch_batches, measure_statistics_on_images
-from fsbbt.train.tensors import uint8_to_float
 
 HERE = Path(__file__).resolve().parent
 SEED = 1

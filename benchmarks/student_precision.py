@@ -30,10 +30,11 @@ from run_setup import (
     seed_context,
 )
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core import distributed, precision
+from fsbbt.core.errors import FsbbtError
 from fsbbt.methods.fsbbt import run_fsbbt, synthetic_set_for
 from fsbbt.synth.cvae_store import CVAE_DIR
-from fsbbt.train import distributed, evaluate_classifier, precision
+from fsbbt.train import evaluate_classifier
 
 HERE = Path(__file__).resolve().parent
 

@@ -45,8 +45,8 @@ from run_setup import (
     validation_indices,
 )
 
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data import ImageDataset
-from fsbbt.errors import FsbbtError
 from fsbbt.methods import MethodContext, MethodOutcome
 from fsbbt.methods.fsbbt import run_fsbbt, synthetic_set_for
 from fsbbt.methods.standard_kd import run_standard_kd

@@ -24,9 +24,9 @@ from rich.console import Console
 from rich.table import Table
 from run_setup import config_and_dataset, fewshot_indices, plain_statistics_teacher, run_parser
 
+from fsbbt.core import precision
 from fsbbt.methods.fsbbt import seed_mixup
 from fsbbt.teacher.local import load_teacher_network
-from fsbbt.train import precision
 from fsbbt.train.evaluate import predict_probabilities, score_predictions
 
 HERE = Path(__file__).resolve().parent

@@ -34,7 +34,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from fsbbt import progress
+from fsbbt.core import progress
 from fsbbt.models import build_classifier
 from fsbbt.teacher.blackbox import QueryOracle
 from fsbbt.teacher.http_client import HttpSettings, HttpTeacher

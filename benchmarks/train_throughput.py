@@ -28,12 +28,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from fsbbt import progress
+from fsbbt.core import precision, progress
+from fsbbt.core.tensors import one_hot
 from fsbbt.models import build_classifier
 from fsbbt.synth import CvaeRecipe, train_cvae
-from fsbbt.train import TrainRecipe, fit_classifier, precision
+from fsbbt.train import TrainRecipe, fit_classifier
 from fsbbt.train.augment import AugmentationMode, geometry_for
-from fsbbt.train.tensors import one_hot
 
 HERE = Path(__file__).resolve().parent
 MODES = ("fp32", "bf16")

@@ -66,7 +66,7 @@ def fsbbt_command() -> Callable[..., list[str]]:
 
 @pytest.fixture(autouse=True)
 def _quiet() -> None:
-    from fsbbt import progress
+    from fsbbt.core import progress
 
     progress.set_quiet(True)
 
@@ -75,7 +75,7 @@ def _quiet() -> None:
 def _float32_after_each_test() -> Iterator[None]:
     """An in-process run configures its precision (auto: bf16 on some CPUs) for the whole
     process; later tests must start from the float32 default."""
-    from fsbbt.train import precision
+    from fsbbt.core import precision
 
     yield
     precision.configure("fp32")

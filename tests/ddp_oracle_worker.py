@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import torch.distributed as dist
 
+from fsbbt.core import distributed
 from fsbbt.teacher import QueryOracle
-from fsbbt.train import distributed
 
 
 class CountingTeacher:

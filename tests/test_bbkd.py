@@ -10,7 +10,7 @@ import torch
 from teacher_helpers import FixedTeacher, linear_teacher
 from torch import nn
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.config import load_config
 from fsbbt.methods import FewShotSet, MethodContext
 from fsbbt.methods.bbkd import _select_new_mixes, least_confident_weights, pair_pool, run_bbkd

@@ -19,11 +19,11 @@ from cifar_fixtures import (
 )
 from test_data import serve_folder
 
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data import catalog, image_tree, load_dataset
 from fsbbt.data.catalog import CIFAR10, load_cifar10
 from fsbbt.data.cifar import read_cifar_pickle
 from fsbbt.data.locate import RemoteFile
-from fsbbt.errors import FsbbtError
 
 
 def test_cifar10_pickles_load_in_canonical_order(isolated_locations: Path) -> None:

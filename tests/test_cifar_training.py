@@ -11,11 +11,12 @@ import pytest
 import torch
 from layer_helpers import conv_filters, dense_widths
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core import precision
+from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.config import load_config
 from fsbbt.models import build_classifier, build_cvae
 from fsbbt.synth import CvaeRecipe, sample_cvae, train_cvae
-from fsbbt.train import TrainRecipe, fit_classifier, precision
+from fsbbt.train import TrainRecipe, fit_classifier
 from fsbbt.train.augment import CIFAR_GEOMETRY, GREY_GEOMETRY, geometry_for, random_affine
 from fsbbt.train.batch_norm import RunningAverages, measure_statistics
 from fsbbt.train.checkpoint import load_checkpoint

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.synth import CvaeRecipe, cvae_store
 from fsbbt.synth.cvae_store import CVAE_DIR, cvae_file, stored_or_trained_cvae
 

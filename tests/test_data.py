@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data import load_dataset, sample_fewshot_indices
 from fsbbt.data.catalog import FASHION_MNIST, MNIST, load_idx_dataset
 from fsbbt.data.digits import load_digits_dataset
 from fsbbt.data.idx import read_idx, write_idx
 from fsbbt.data.locate import FileSetSpec, RemoteFile, locate_files
-from fsbbt.errors import FsbbtError
 
 ROLES = [f.filename for f in MNIST.files]
 

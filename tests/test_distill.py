@@ -14,9 +14,9 @@ import yaml
 from PIL import Image
 from teacher_helpers import DIGITS_CLASSES, linear_teacher_tree
 
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data import load_dataset
 from fsbbt.data.folder import load_image_folder
-from fsbbt.errors import FsbbtError
 from fsbbt.experiment.distill import distill_config, run_distill
 from fsbbt.teacher.factory import spec_to_tree
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fsbbt.train import distributed
+from fsbbt.core import distributed
 
 # Student training on digits: 1,000 few images labelled by a 4-epoch teacher, 6 epochs;
 # plus a small FS-BBT stage so the CVAE and the synthetic-image queries run under DDP too.

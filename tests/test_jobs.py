@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fsbbt import progress
+from fsbbt.core import progress
 from fsbbt.experiment.config import load_config
 from fsbbt.experiment.runner import run_experiment
 from fsbbt.teacher.ledger import LEDGER_FILE

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from teacher_helpers import DIGITS_SHAPE, FixedTeacher, linear_teacher
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.teacher.blackbox import QueryOracle, image_keys
 from fsbbt.teacher.ledger import QueryLedger
 from fsbbt.teacher.outputs import (

@@ -7,7 +7,7 @@ import pytest
 import torch
 from layer_helpers import conv_filters, dense_widths
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.models import build_classifier, build_cvae
 from fsbbt.synth import CvaeRecipe, mixup_from_fewshot, sample_cvae, train_cvae
 from fsbbt.synth.cvae import balanced_conditions, draw_latents

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from teacher_helpers import fast_run_overrides, linear_teacher_tree
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.config import load_config
 from fsbbt.experiment.runner import run_experiment
 from fsbbt.experiment.stages import STAGES_DIR
@@ -38,7 +38,7 @@ def test_second_run_into_the_same_out_sends_nothing(tmp_path: Path) -> None:
 
 def test_budget_shrinks_the_synthetic_set_and_caps_the_ledger(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from fsbbt import progress
+    from fsbbt.core import progress
 
     progress.set_quiet(False)
     config = load_config("digits", fast_run_overrides(linear_teacher_tree(), "query_budget=150"))
@@ -58,7 +58,7 @@ def test_methods_with_their_own_synthetic_sets_split_the_budget(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """FS-BBT and BBKD in one run: the few images once, then half of the rest each.
     FS-BBT* shares FS-BBT's synthetic set, so it is not a third part."""
-    from fsbbt import progress
+    from fsbbt.core import progress
 
     progress.set_quiet(False)
     config = load_config("digits", fast_run_overrides(

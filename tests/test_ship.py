@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fsbbt.core.errors import FsbbtError
+from fsbbt.core.tensors import one_hot
 from fsbbt.data import load_dataset
-from fsbbt.errors import FsbbtError
 from fsbbt.models import build_classifier
 from fsbbt.ship import (
     StudentInfo,
@@ -21,7 +22,6 @@ from fsbbt.ship import (
 )
 from fsbbt.ship.export import PARITY_BOUND
 from fsbbt.train import TrainRecipe, fit_classifier, predict_probabilities
-from fsbbt.train.tensors import one_hot
 
 
 def _save(run_dir: Path, method: str, arch: str, train: bool) -> Path:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from teacher_helpers import DIGITS_CLASSES, DIGITS_SHAPE, export_onnx, export_torchscript
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.config import load_config
 from fsbbt.models import build_classifier
 from fsbbt.teacher.factory import build_teacher, spec_to_tree, teacher_config_from_spec

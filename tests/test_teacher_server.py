@@ -25,7 +25,7 @@ from teacher_helpers import (
     running_server,
 )
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.config import TeacherConfig, load_config
 from fsbbt.experiment.runner import run_experiment
 from fsbbt.teacher.blackbox import QueryOracle

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from fsbbt.core.errors import FsbbtError
+from fsbbt.core.tensors import float_to_uint8, one_hot, uint8_to_float
 from fsbbt.data.digits import load_digits_dataset
-from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import load_config
 from fsbbt.models import build_classifier
 from fsbbt.train import TrainRecipe, evaluate_classifier, fit_classifier
 from fsbbt.train.augment import GREY_GEOMETRY, mix_with_random_batch, random_affine
 from fsbbt.train.evaluate import score_predictions
-from fsbbt.train.tensors import float_to_uint8, one_hot, uint8_to_float
 
 
 def test_uint8_float_round_trip_is_exact() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from teacher_helpers import FixedTeacher, fast_run_overrides, linear_teacher_tree
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.config import config_with_overrides, load_config
 from fsbbt.experiment.method_spec import parse_method_entry
 from fsbbt.experiment.runner import run_experiment

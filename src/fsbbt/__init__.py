@@ -40,7 +40,7 @@ _API: dict[str, str] = {
     "TrainRecipe": "fsbbt.train", "TrainHistory": "fsbbt.train",
     "fit_classifier": "fsbbt.train", "evaluate_classifier": "fsbbt.train",
     "predict_probabilities": "fsbbt.train",
-    "init_distributed": "fsbbt.train.distributed",
+    "init_distributed": "fsbbt.core.distributed",
     # methods and experiments
     "FewShotSet": "fsbbt.methods", "MethodContext": "fsbbt.methods",
     "get_method": "fsbbt.methods", "load_config": "fsbbt.experiment.config",
@@ -49,7 +49,7 @@ _API: dict[str, str] = {
     "export_student": "fsbbt.ship", "predict": "fsbbt.ship",
     "load_shipped_model": "fsbbt.ship", "load_student": "fsbbt.ship",
     "save_student": "fsbbt.ship", "StudentInfo": "fsbbt.ship",
-    "FsbbtError": "fsbbt.errors",
+    "FsbbtError": "fsbbt.core.errors",
 }
 
 __all__ = sorted(_API)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from fsbbt import progress
-from fsbbt.errors import FsbbtError
+from fsbbt.core import progress
+from fsbbt.core.errors import FsbbtError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Black-box few-shot knowledge distillation (FS-BBT) and its baselines.")
@@ -45,10 +45,10 @@ def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] 
 
 def _run_and_report(config_name: str, out: Path, overrides: list[str],
                     device: str | None, jobs: int = 1) -> None:
+    from fsbbt.core import distributed
     from fsbbt.experiment.config import load_config
     from fsbbt.experiment.runner import RESULTS_FILE, run_experiment
     from fsbbt.report.table import print_results
-    from fsbbt.train import distributed
 
     config = load_config(config_name, overrides)
     distributed.init_distributed(device)
@@ -153,11 +153,11 @@ def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a 
 
     Checkpointed every epoch in OUT: the same command after a kill resumes.
     """
+    from fsbbt.core import distributed
+    from fsbbt.core import precision as compute_precision
     from fsbbt.data import load_dataset
     from fsbbt.experiment.config import load_config
     from fsbbt.teacher.train_local import train_teacher
-    from fsbbt.train import distributed
-    from fsbbt.train import precision as compute_precision
 
     progress.set_quiet(quiet or progress.is_quiet())
     settings = load_config(config, _overrides(None, data_dir, set_, precision))

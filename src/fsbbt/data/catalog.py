@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data.cifar import load_cifar_pickles
 from fsbbt.data.dataset import ImageDataset
 from fsbbt.data.digits import load_digits_dataset
 from fsbbt.data.idx import read_idx
 from fsbbt.data.image_tree import is_image_tree, load_image_tree
 from fsbbt.data.locate import FileSetSpec, RemoteFile, complete_in, locate, locate_files
-from fsbbt.errors import FsbbtError
 
 _IDX_ROLES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data.dataset import ImageDataset
-from fsbbt.errors import FsbbtError
 
 try:  # numpy ≥ 2 moved the module; pickles written by either spelling name one of the two
     from numpy._core.multiarray import _reconstruct

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from fsbbt import progress
+from fsbbt.core import progress
 
 
 def sha256_of(path: Path) -> str:

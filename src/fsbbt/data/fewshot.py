@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 
 
 def sample_fewshot_indices(labels: np.ndarray, n_total: int, num_classes: int,

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fsbbt import progress
-from fsbbt.errors import FsbbtError
+from fsbbt.core import progress
+from fsbbt.core.errors import FsbbtError
 
 # what Pillow reads that users keep images in; the same set for distill, CIFAR-style
 # image trees and predict

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 
 _IDX_DTYPES = {0x08: np.uint8}
 

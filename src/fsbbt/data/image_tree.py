@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fsbbt import progress
+from fsbbt.core import progress
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data.dataset import ImageDataset
 from fsbbt.data.folder import labelled_paths, read_images
 from fsbbt.data.locate import user_cache_dir
-from fsbbt.errors import FsbbtError
 
 SPLITS = ("train", "test")
 CACHE_SUBDIR = "decoded"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data.download import download_verified
-from fsbbt.errors import FsbbtError
 
 Found = TypeVar("Found")
 

@@ -19,10 +19,10 @@ from pydantic import (
     model_validator,
 )
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
+from fsbbt.core.precision import PrecisionName
 from fsbbt.experiment.method_spec import parse_method_entry
 from fsbbt.train.augment import GeometryName
-from fsbbt.train.precision import PrecisionName
 from fsbbt.train.schedule import LrScheduleName
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -173,7 +173,7 @@ class ExperimentConfig(_Strict):
     query_batch_size: int = Field(256, ge=1)
     query_budget: int | None = Field(None, ge=0, description="most answers the ledger may hold")
     curve_points: int = Field(10, ge=0, description="test-accuracy points per training curve")
-    precision: PrecisionName = Field("auto", description="see fsbbt.train.precision")
+    precision: PrecisionName = Field("auto", description="see fsbbt.core.precision")
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig()
     cvae: CvaeConfig = CvaeConfig()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fsbbt import progress
+from fsbbt.core import precision, progress
 from fsbbt.data.folder import load_image_folder, load_labelled_folder
 from fsbbt.experiment.config import ExperimentConfig, config_from_tree
 from fsbbt.experiment.results import write_json_atomically
@@ -27,7 +27,7 @@ from fsbbt.report.figures import plot_sample_grid, plot_training_curves
 from fsbbt.synth.cvae_store import CVAE_DIR
 from fsbbt.teacher.blackbox import QueryOracle
 from fsbbt.teacher.factory import build_teacher
-from fsbbt.train import evaluate_classifier, precision
+from fsbbt.train import evaluate_classifier
 
 SYNTHETIC_PER_IMAGE = 24
 STUDENT_DIR = "student"

@@ -20,14 +20,13 @@ from typing import Any
 
 import torch
 
-from fsbbt import progress
+from fsbbt.core import precision, progress
 from fsbbt.data import load_dataset
 from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.experiment.results import StageResult
 from fsbbt.experiment.seed_run import Samples, plan_methods, run_seed
 from fsbbt.teacher import QueryOracle
 from fsbbt.teacher.factory import build_teacher
-from fsbbt.train import precision
 
 SeedOutcome = tuple[dict[str, StageResult], Samples | None]
 

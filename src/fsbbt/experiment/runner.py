@@ -9,8 +9,10 @@ from typing import Any
 
 import torch
 
+from fsbbt.core import distributed, precision
+from fsbbt.core.distributed import RankZeroOracle
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data import load_dataset
-from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.experiment.results import RESULTS_FILE, MethodRecord, write_json_atomically
 from fsbbt.experiment.seed_run import plan_methods, run_seed, training_curve
@@ -22,8 +24,6 @@ from fsbbt.report.figures import (
 )
 from fsbbt.teacher import LocalTeacher, QueryOracle
 from fsbbt.teacher.factory import build_teacher
-from fsbbt.train import distributed, precision
-from fsbbt.train.distributed import RankZeroOracle
 
 __all__ = ["RESULTS_FILE", "check_methods", "run_experiment", "training_curve"]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from fsbbt import progress
+from fsbbt.core import distributed, progress
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data import ImageDataset, sample_fewshot_indices
-from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import ExperimentConfig, config_with_overrides
 from fsbbt.experiment.method_spec import MethodSpec, parse_method_entry
 from fsbbt.experiment.results import StageResult
@@ -26,7 +26,7 @@ from fsbbt.models import CLASSIFIERS
 from fsbbt.ship.student_file import StudentInfo, save_student, student_filename
 from fsbbt.synth.cvae_store import CVAE_DIR
 from fsbbt.teacher import QueryOracle
-from fsbbt.train import TrainHistory, distributed, evaluate_classifier
+from fsbbt.train import TrainHistory, evaluate_classifier
 
 Samples = dict[str, Any]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fsbbt.core import distributed, precision
 from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.experiment.results import StageResult, write_json_atomically
 from fsbbt.methods.registry import BUDGETED_METHODS, CONFIG_SECTIONS_READ
-from fsbbt.train import distributed, precision
 
 STAGES_DIR = "stages"
 CHECKPOINTS_DIR = "checkpoints"

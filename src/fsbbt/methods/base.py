@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from fsbbt import progress
-from fsbbt.errors import FsbbtError
+from fsbbt.core import progress
+from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.models import build_classifier
 from fsbbt.teacher import QueryOracle

@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from fsbbt import progress
-from fsbbt.errors import FsbbtError
+from fsbbt.core import progress
+from fsbbt.core.errors import FsbbtError
 from fsbbt.methods.base import (
     MethodContext,
     MethodOutcome,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fsbbt import progress
+from fsbbt.core import progress
 from fsbbt.experiment.config import ExperimentConfig, SynthesisConfig
 from fsbbt.methods.base import (
     MethodContext,

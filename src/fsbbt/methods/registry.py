@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.methods.base import MethodContext, MethodOutcome
 from fsbbt.methods.bbkd import run_bbkd
 from fsbbt.methods.fsbbt import SYNTHETIC_SET_SECTIONS, run_fsbbt

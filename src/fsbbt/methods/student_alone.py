@@ -5,8 +5,8 @@ The lower bound without a teacher: no queries at all.
 
 from __future__ import annotations
 
+from fsbbt.core.tensors import one_hot
 from fsbbt.methods.base import MethodContext, MethodOutcome, train_student
-from fsbbt.train.tensors import one_hot
 
 
 def run_student_alone(context: MethodContext, arch: str) -> MethodOutcome:

@@ -7,7 +7,7 @@ from functools import partial
 
 from torch import nn
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.models.alexnet import AlexNet
 from fsbbt.models.cvae_conv import ConvCvae
 from fsbbt.models.cvae_mlp import MlpCvae

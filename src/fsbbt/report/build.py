@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.report.document import Block, Figure, Heading, Paragraph, TableBlock, to_html, to_markdown
 from fsbbt.report.figures import QUERY_EFFICIENCY_FILE, plot_query_efficiency
 from fsbbt.report.merge import load_run, merge_runs

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.results import RESULTS_FILE, score_summary
 
 

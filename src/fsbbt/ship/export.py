@@ -21,8 +21,9 @@ from typing import Literal
 import torch
 from torch import nn
 
+from fsbbt.core.errors import FsbbtError
+from fsbbt.core.precision import FP32
 from fsbbt.data import load_dataset
-from fsbbt.errors import FsbbtError
 from fsbbt.ship.predict import (
     METADATA_KEY,
     TORCHSCRIPT_EXTRA_FILE,
@@ -30,7 +31,6 @@ from fsbbt.ship.predict import (
 )
 from fsbbt.ship.student_file import StudentInfo, load_student, read_student_info
 from fsbbt.train.evaluate import predict_probabilities
-from fsbbt.train.precision import FP32
 
 ExportFormat = Literal["onnx", "torchscript"]
 PARITY_BOUND = 1e-4

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fsbbt.core.errors import FsbbtError
+from fsbbt.core.precision import FP32
 from fsbbt.data.folder import IMAGE_SUFFIXES, read_image
-from fsbbt.errors import FsbbtError
 from fsbbt.ship.student_file import load_student, sidecar_path
 from fsbbt.train.evaluate import predict_probabilities
-from fsbbt.train.precision import FP32
 
 METADATA_KEY = "fsbbt"  # ONNX metadata_props key / TorchScript extra file holding the sidecar
 TORCHSCRIPT_EXTRA_FILE = "fsbbt.json"

@@ -10,12 +10,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from fsbbt import progress
+from fsbbt.core import distributed, precision, progress
+from fsbbt.core.tensors import float_to_uint8, one_hot, uint8_to_float
 from fsbbt.models import build_cvae
 from fsbbt.models.cvae_base import cvae_loss
-from fsbbt.train import distributed, precision
 from fsbbt.train.loop import epoch_generators
-from fsbbt.train.tensors import float_to_uint8, one_hot, uint8_to_float
 
 LatentSampling = Literal["gaussian", "uniform", "hybrid"]
 UNIFORM_RANGE = 3.0
@@ -36,7 +35,7 @@ def train_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes
 
     Shuffling, sharding across torchrun ranks and per-epoch seeding are the classifier
     loop's (:func:`~fsbbt.train.loop.epoch_generators`), so the CVAE scales out the same way.
-    Training runs in this process's precision (:mod:`fsbbt.train.precision`). The model
+    Training runs in this process's precision (:mod:`fsbbt.core.precision`). The model
     comes back on the CPU, where sampling happens.
     """
     torch.manual_seed(seed)  # the initial weights; DDP copies rank 0's to every rank

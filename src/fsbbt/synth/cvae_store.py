@@ -18,11 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from fsbbt import progress
-from fsbbt.errors import FsbbtError
+from fsbbt.core import distributed, precision, progress
+from fsbbt.core.errors import FsbbtError
 from fsbbt.models import build_cvae
 from fsbbt.synth.cvae import CvaeRecipe, train_cvae
-from fsbbt.train import distributed, precision
 from fsbbt.train.checkpoint import save_checkpoint
 
 CVAE_DIR = "cvae"

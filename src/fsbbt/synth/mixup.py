@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fsbbt.train.tensors import float_to_uint8
+from fsbbt.core.tensors import float_to_uint8
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
-from fsbbt import progress
-from fsbbt.errors import FsbbtError
+from fsbbt.core import progress
+from fsbbt.core.errors import FsbbtError
 from fsbbt.teacher.ledger import LEDGER_FILE, QueryLedger
 
 

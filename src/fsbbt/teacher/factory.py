@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from fsbbt.core.errors import FsbbtError
 from fsbbt.data import ImageDataset
-from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import TeacherConfig, _apply_override, _one_line
 from fsbbt.teacher.blackbox import BlackBoxTeacher
 from fsbbt.teacher.local import METADATA_FILE, LocalTeacher

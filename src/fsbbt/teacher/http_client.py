@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.teacher.wire import NPY_MEDIA_TYPE, decode_npy, encode_npy
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}

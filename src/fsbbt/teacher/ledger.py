@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 
 LEDGER_FILE = "ledger.sqlite"
 # SQLite's default limit on host parameters is 999 on old builds; stay under it.

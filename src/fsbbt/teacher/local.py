@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
+from fsbbt.core.precision import FP32
 from fsbbt.models.saved import load_network, read_description, save_network
 from fsbbt.train.evaluate import predict_probabilities
-from fsbbt.train.precision import FP32
 
 WEIGHTS_FILE = "teacher.pt"
 METADATA_FILE = "teacher.json"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.teacher.local import file_fingerprint
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.teacher.blackbox import BlackBoxTeacher
 
 OUTPUT_MODES = ("probabilities", "logits", "label", "topk")

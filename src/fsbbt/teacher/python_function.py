@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 
 
 def load_function(spec: str) -> Callable[[np.ndarray], object]:

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 from fsbbt.teacher.blackbox import BlackBoxTeacher, validate_probabilities
 from fsbbt.teacher.wire import NPY_MEDIA_TYPE, decode_npy, decode_png, encode_npy
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
+from fsbbt.core.tensors import uint8_to_float
 from fsbbt.teacher.local import file_fingerprint
-from fsbbt.train.tensors import uint8_to_float
 
 
 class TorchScriptTeacher:

@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsbbt import progress
+from fsbbt.core import distributed, precision, progress
+from fsbbt.core.errors import FsbbtError
+from fsbbt.core.tensors import one_hot
 from fsbbt.data import ImageDataset
-from fsbbt.errors import FsbbtError
 from fsbbt.experiment.config import TeacherConfig
 from fsbbt.models import build_classifier
 from fsbbt.teacher.local import METADATA_FILE, TeacherMetadata, read_metadata, save_teacher
-from fsbbt.train import TrainRecipe, distributed, evaluate_classifier, fit_classifier, precision
+from fsbbt.train import TrainRecipe, evaluate_classifier, fit_classifier
 from fsbbt.train.augment import geometry_for
-from fsbbt.train.tensors import one_hot
 
 CHECKPOINT_FILE = "teacher.ckpt"
 _DATA_SAMPLE_STRIDE = 97  # images hashed for the data's identity: cheap, and enough to tell

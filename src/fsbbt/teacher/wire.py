@@ -15,7 +15,7 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 
 NPY_MEDIA_TYPE = "application/x-npy"
 

@@ -39,7 +39,7 @@ from contextlib import AbstractContextManager
 import torch
 from torch import nn
 
-from fsbbt.train import distributed
+from fsbbt.core import distributed
 
 KERAS_MOMENTUM = 0.99
 """Keras' weight of the old running value; PyTorch's ``momentum`` is 1 minus this."""

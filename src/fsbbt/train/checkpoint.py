@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from fsbbt.errors import FsbbtError
+from fsbbt.core.errors import FsbbtError
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

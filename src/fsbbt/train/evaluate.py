@@ -9,8 +9,8 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from fsbbt.train import precision
-from fsbbt.train.tensors import uint8_to_float
+from fsbbt.core import precision
+from fsbbt.core.tensors import uint8_to_float
 
 
 @torch.no_grad()
@@ -20,7 +20,7 @@ def predict_probabilities(model: nn.Module, images_uint8: np.ndarray, batch_size
 
     ``mode`` defaults to this process's precision (the softmax itself is float32);
     callers whose outputs are kept as data (a teacher's answers) or compared with an
-    exported float32 file pass :data:`~fsbbt.train.precision.FP32`.
+    exported float32 file pass :data:`~fsbbt.core.precision.FP32`.
     """
     was_training = model.training
     model.eval()

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fsbbt import progress
-from fsbbt.train import distributed, precision
+from fsbbt.core import distributed, precision, progress
+from fsbbt.core.tensors import uint8_to_float
 from fsbbt.train.augment import (
     GREY_GEOMETRY,
     AugmentationMode,
@@ -29,7 +29,6 @@ from fsbbt.train.augment import (
 from fsbbt.train.batch_norm import RunningAverages, measure_statistics
 from fsbbt.train.checkpoint import load_checkpoint, save_checkpoint
 from fsbbt.train.schedule import LrSchedule, LrScheduleName, make_schedule
-from fsbbt.train.tensors import uint8_to_float
 
 
 @dataclass(frozen=True)
@@ -182,7 +181,7 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     """Train ``model`` in place on ``images_uint8`` against soft ``targets`` (rows sum to 1).
 
     Adam at ``recipe.lr``, scheduled per epoch by ``recipe.lr_schedule``, in this
-    process's precision (:mod:`fsbbt.train.precision`); each epoch is one shuffled pass
+    process's precision (:mod:`fsbbt.core.precision`); each epoch is one shuffled pass
     in mini-batches of ``recipe.batch_size`` images in total, split across ranks under
     torchrun (DDP averages the gradients). ``evaluate`` (e.g. test accuracy) is called on rank 0 every
     ``eval_every`` epochs and after the last, for the training curves only: the returned

@@ -6,7 +6,7 @@ AlexNet-half 2.9× faster, see benchmarks/results/train_throughput.json), fp16 a
 with gradient scaling (AMP) on CUDA, float32 everywhere else, where bf16 would be emulated
 and slower. Weights, optimiser state and losses stay float32 in every mode.
 
-The setting is per process, like the device (:mod:`fsbbt.train.distributed`): the entry
+The setting is per process, like the device (:mod:`fsbbt.core.distributed`): the entry
 points (``fsbbt run``, ``teacher train``, ``distill``) call :func:`configure` once, and
 every loop and inference call asks :func:`mode_for` for its device. A process that never
 configures computes in float32.
