@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from fsbbt.experiment.config import PRESET_DIR, load_config
-from fsbbt.experiment.results import RESULTS_FILE
+from fsbbt.report.results import RESULTS_FILE
 from fsbbt.experiment.runner import run_experiment
 from fsbbt.report.build import build_report
 

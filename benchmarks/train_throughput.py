@@ -33,7 +33,8 @@ from fsbbt.core.tensors import one_hot
 from fsbbt.models import build_classifier
 from fsbbt.synth import CvaeRecipe, train_cvae
 from fsbbt.train import TrainRecipe, fit_classifier
-from fsbbt.train.augment import AugmentationMode, geometry_for
+from fsbbt.config.names import AugmentationName
+from fsbbt.train.augment import geometry_for
 
 HERE = Path(__file__).resolve().parent
 MODES = ("fp32", "bf16")
@@ -46,7 +47,7 @@ class Case:
     name: str
     input_shape: tuple[int, int, int]
     batch: int
-    augmentation: AugmentationMode = "none"
+    augmentation: AugmentationName = "none"
     cvae_kind: str | None = None  # set for CVAE rows
 
 

@@ -14,6 +14,7 @@ import torch.distributed as dist
 
 from fsbbt.core import distributed
 from fsbbt.teacher import QueryOracle
+from fsbbt.teacher.rank_zero import RankZeroOracle
 
 
 class CountingTeacher:
@@ -33,7 +34,7 @@ class CountingTeacher:
 def main(out_path: str) -> None:
     state = distributed.init_distributed("cpu")
     teacher = CountingTeacher()
-    oracle = distributed.RankZeroOracle(QueryOracle(teacher, batch_size=7))
+    oracle = RankZeroOracle(QueryOracle(teacher, batch_size=7))
     images = np.random.default_rng(0).integers(0, 256, (20, 1, 4, 4), dtype=np.uint8)
     probs = oracle.query(images)
     probs_again = oracle.query(images[:5])

@@ -1,9 +1,13 @@
 """fsbbt: black-box few-shot knowledge distillation.
 
-The pipeline reads in one direction, and so do the subpackages:
-``data`` → ``teacher`` (queries) → ``synth`` (MixUp, CVAE) → ``train`` →
-``methods`` (recipes over those pieces) → ``experiment`` (runs, results.json) →
-``report`` (tables, figures) → ``ship`` (export, predict).
+Data flows one way: data → teacher queries → synthesis → student training →
+evaluation → report. The subpackages are layered, each importing only those below it
+(checked by the import-linter contracts in pyproject.toml), from the bottom:
+``core`` (errors, progress, precision, distributed, tensors, identity) → ``config``
+(the schema) → ``data`` → ``models`` → ``train`` (the one training loop) → ``teacher``
+(the black-box boundary, ledger, HTTP) → ``synth`` (synthesis sources) → ``methods``
+(each declares itself) → ``report`` | ``ship`` → ``experiment`` (the one pipeline of
+``run`` and ``distill``) → ``cli``.
 
 Everything a notebook needs is importable from here; torch and the rest are loaded
 only when a name is first used, so ``import fsbbt`` stays fast::
@@ -12,6 +16,7 @@ only when a name is first used, so ``import fsbbt`` stays fast::
     digits = fsbbt.load_dataset("digits")
     results = fsbbt.run_experiment(fsbbt.load_config("digits"), Path("runs/nb"))
     fsbbt.predict("runs/nb/students/fsbbt__lenet5-half__seed1.pt", ["seven.png"])
+    fsbbt.distill("http://127.0.0.1:8000", "my-images", "runs/mine")  # your teacher, your images
 
 See ``examples/distill_digits.py`` for the pipeline piece by piece.
 """
@@ -34,7 +39,7 @@ _API: dict[str, str] = {
     "QueryOracle": "fsbbt.teacher", "LocalTeacher": "fsbbt.teacher",
     "train_teacher": "fsbbt.teacher.train_local", "ensure_teacher": "fsbbt.teacher.train_local",
     # synthesis
-    "mixup_from_fewshot": "fsbbt.synth", "CvaeRecipe": "fsbbt.synth",
+    "mixup_from_fewshot": "fsbbt.synth", "CvaeConfig": "fsbbt.synth",
     "train_cvae": "fsbbt.synth", "sample_cvae": "fsbbt.synth",
     # training and evaluation
     "TrainRecipe": "fsbbt.train", "TrainHistory": "fsbbt.train",
@@ -44,7 +49,8 @@ _API: dict[str, str] = {
     # methods and experiments
     "FewShotSet": "fsbbt.methods", "MethodContext": "fsbbt.methods",
     "get_method": "fsbbt.methods", "load_config": "fsbbt.experiment.config",
-    "run_experiment": "fsbbt.experiment.runner", "TeacherConfig": "fsbbt.experiment.config",
+    "run_experiment": "fsbbt.experiment.runner", "TeacherConfig": "fsbbt.config.schema",
+    "distill": "fsbbt.experiment.distill", "Method": "fsbbt.methods",
     # shipping
     "export_student": "fsbbt.ship", "predict": "fsbbt.ship",
     "load_shipped_model": "fsbbt.ship", "load_student": "fsbbt.ship",

@@ -58,6 +58,7 @@ def _run_and_report(config_name: str, out: Path, overrides: list[str],
             print_results(results)
             typer.echo(f"results: {out / RESULTS_FILE}; figures: {out / 'samples.png'}, "
                        f"{out / 'curves.png'}, {out / 'query_efficiency.png'}")
+            typer.echo(_queries_line(results["queries"]))
     finally:
         distributed.shutdown_distributed()
 
@@ -114,23 +115,31 @@ def distill(teacher: Annotated[str, typer.Option(
             set_: SetOption = None,
             precision: PrecisionOption = None,
             quiet: QuietOption = False) -> None:
-    """FS-BBT on your own images: query TEACHER, synthesise, train and save a student."""
-    from fsbbt.data.folder import list_images
-    from fsbbt.experiment.distill import distill_config, run_distill
-    from fsbbt.teacher.factory import spec_to_tree
+    """FS-BBT on your own images: query TEACHER, synthesise, train and save a student.
+
+    One seed of the same pipeline as `fsbbt run`, into the same kind of run directory;
+    re-running it with the same --out trains nothing and pays for no answer twice.
+    """
+    from fsbbt.experiment.distill import distill as run_distill
+    from fsbbt.report.table import print_results
 
     progress.set_quiet(quiet or progress.is_quiet())
-    overrides = _overrides(None, None, set_, precision)
-    if query_budget is not None:
-        overrides.append(f"query_budget={query_budget}")
-    image_count = len(list_images(images))
-    if image_count == 0:
-        raise FsbbtError(f"no PNG, JPEG or BMP images in {images}; give a folder of images")
-    config = distill_config(spec_to_tree(teacher), image_count, student, seed,
-                            test_images is not None, overrides)
-    results = run_distill(config, images, out, test_images)
-    typer.echo(f"queries: {results['queries']}; student: {results['student']}; "
-               f"report: {out / 'results.json'}")
+    results = run_distill(teacher, images, out, student, test_images, seed, query_budget,
+                          _overrides(None, None, set_, precision))
+    print_results(results)
+    typer.echo(f"student: {out / 'students'}; results: {out / 'results.json'}; "
+               f"{_queries_line(results['queries'])}")
+
+
+def _queries_line(queries: dict) -> str:
+    """The query account in words: this invocation, then the run directory's lifetime."""
+    line = (f"queries: {queries['sent']:,} sent now, {queries['from_ledger']:,} answered by "
+            f"the ledger, {queries.get('paid_in_all', 0):,} paid in all in this directory")
+    if queries.get("retries_in_all") or queries.get("timeouts_in_all"):
+        line += (f" ({queries.get('retries', 0)} retries and {queries.get('timeouts', 0)} "
+                 f"timeouts now, {queries['retries_in_all']} and {queries['timeouts_in_all']} "
+                 "in all)")
+    return line
 
 
 @app.command()
@@ -174,27 +183,30 @@ def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a 
 
 
 @app.command()
-def export(source: Annotated[Path, typer.Argument(help="run directory (OUT of `fsbbt run`) or "
-                                                       "a students/*.pt file")],
+def export(source: Annotated[Path, typer.Argument(help="run directory (OUT of `fsbbt run` or "
+                                                       "`distill`) or a students/*.pt file")],
            format_: Annotated[str, typer.Option("--format", help="onnx or torchscript")],
            out: Annotated[Path, typer.Option("--out", help="file to write")],
            method: Annotated[str | None, typer.Option(
                help="in a run directory: which student, e.g. fsbbt/lenet5-half")] = None,
            seed: Annotated[int | None, typer.Option(help="in a run directory: which seed")] = None,
-           data_dir: DataDirOption = None) -> None:
-    """Export a student (probabilities out) and check it against PyTorch on test images."""
+           data_dir: Annotated[Path | None, typer.Option(
+               "--data-dir", help="where the parity check's images are: the dataset's folder, "
+                                  "or for a distilled student a folder of images like its own")]
+           = None) -> None:
+    """Export a student (probabilities out) and check it against PyTorch on real images."""
     from fsbbt.ship.export import PARITY_BOUND, export_student
 
     report = export_student(source, format_, out, method, seed, data_dir)  # type: ignore[arg-type]
     typer.echo(f"exported {report.student} as {report.format} to {report.path}")
     typer.echo(f"parity: max |p_{report.format} - p_pytorch| = {report.max_abs_difference:.2e} "
-               f"on {report.images_checked} {report.dataset} test images "
+               f"on {report.images_checked} {report.checked_on} "
                f"(bound {PARITY_BOUND:.0e})")
 
 
 @app.command()
-def predict(model: Annotated[Path, typer.Argument(help="student .pt (with its .json), .onnx or "
-                                                       "TorchScript file")],
+def predict(model: Annotated[Path, typer.Argument(help="run directory, student .pt (with its "
+                                                       ".json), .onnx or TorchScript file")],
             images: Annotated[list[Path], typer.Argument(help="image files or folders")],
             top_k: Annotated[int, typer.Option("--top-k", help="classes shown per image")] = 3,
             ) -> None:

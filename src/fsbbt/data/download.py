@@ -12,14 +12,6 @@ import httpx
 from fsbbt.core import progress
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download_verified(mirrors: list[str], filename: str, sha256: str, destination: Path,
                       timeout_s: float = 30.0) -> list[str]:
     """Try each mirror in turn; write ``destination`` atomically once a copy verifies.

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from fsbbt.config.schema import USER_IMAGES
 from fsbbt.core import progress
 from fsbbt.core.errors import FsbbtError
+from fsbbt.data.dataset import ImageDataset
 
 # what Pillow reads that users keep images in; the same set for distill, CIFAR-style
 # image trees and predict
@@ -85,3 +87,18 @@ def load_labelled_folder(directory: Path, input_shape: tuple[int, int, int],
     if not paths:
         raise FsbbtError(f"no labelled images in {directory}; expected {directory}/CLASS/*.png")
     return read_images(paths, input_shape, f"read {directory.name}"), labels
+
+
+def load_user_images(images_dir: Path, input_shape: tuple[int, int, int],
+                     class_names: tuple[str, ...], test_dir: Path | None = None) -> ImageDataset:
+    """The user's own images as a dataset: every image of ``images_dir`` a training image
+    without a label (-1, so any accidental use shows), and the labelled ``test_dir`` tree
+    (``CLASS/*.png``) as its test split, or an empty one."""
+    train_images = load_image_folder(images_dir, input_shape)
+    if test_dir is not None:
+        test_images, test_labels = load_labelled_folder(test_dir, input_shape, class_names)
+    else:
+        test_images = np.empty((0, *input_shape), np.uint8)
+        test_labels = np.empty(0, np.int64)
+    return ImageDataset(USER_IMAGES, train_images, np.full(len(train_images), -1, np.int64),
+                        test_images, test_labels, tuple(class_names))

@@ -20,13 +20,13 @@ from typing import Any
 
 import torch
 
+from fsbbt.config.schema import RunConfig
 from fsbbt.core import precision, progress
-from fsbbt.data import load_dataset
 from fsbbt.experiment.config import ExperimentConfig
-from fsbbt.experiment.results import StageResult
+from fsbbt.experiment.runner import data_and_teacher
 from fsbbt.experiment.seed_run import Samples, plan_methods, run_seed
+from fsbbt.report.results import StageResult
 from fsbbt.teacher import QueryOracle
-from fsbbt.teacher.factory import build_teacher
 
 SeedOutcome = tuple[dict[str, StageResult], Samples | None]
 
@@ -47,8 +47,7 @@ def _seed_worker(config_tree: dict[str, Any], out_dir: str, seed: int, threads: 
     config = ExperimentConfig.model_validate(config_tree)
     precision.configure(config.precision)  # per process, like the thread count
     run_dir = Path(out_dir)
-    dataset = load_dataset(config.dataset, config.data_dir)
-    teacher = build_teacher(config.teacher, dataset, run_dir)  # the saved one, not retrained
+    dataset, teacher = data_and_teacher(config, run_dir)  # the saved teacher, not retrained
     oracle = QueryOracle.keeping_answers_in(run_dir, teacher, config.query_batch_size,
                                             config.query_budget)
     try:
@@ -58,7 +57,7 @@ def _seed_worker(config_tree: dict[str, Any], out_dir: str, seed: int, threads: 
     return outcome, oracle.usage()
 
 
-def run_seeds_in_processes(config: ExperimentConfig, out_dir: Path, jobs: int
+def run_seeds_in_processes(config: RunConfig, out_dir: Path, jobs: int
                            ) -> tuple[list[SeedOutcome], list[dict[str, int | None]]]:
     """Every seed of ``config`` across ``jobs`` processes; outcomes in seed order."""
     threads = max(1, available_cores() // jobs)

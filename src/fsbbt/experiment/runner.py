@@ -1,4 +1,10 @@
-"""One experiment: data → teacher → every (seed, method) → results.json, table, figures."""
+"""One experiment: data → teacher → every (seed, method) → results.json, table, figures.
+
+The one pipeline: ``fsbbt run`` (a built-in dataset, several seeds and methods) and
+``fsbbt distill`` (the user's own images, one seed of FS-BBT) both go through
+:func:`run_experiment`, so they write the same run directory (students/, stages/,
+ledger, results.json, figures) and resume the same way.
+"""
 
 from __future__ import annotations
 
@@ -9,31 +15,43 @@ from typing import Any
 
 import torch
 
+from fsbbt.config.schema import USER_IMAGES, RunConfig
 from fsbbt.core import distributed, precision
-from fsbbt.core.distributed import RankZeroOracle
 from fsbbt.core.errors import FsbbtError
-from fsbbt.data import load_dataset
-from fsbbt.experiment.config import ExperimentConfig
-from fsbbt.experiment.results import RESULTS_FILE, MethodRecord, write_json_atomically
-from fsbbt.experiment.seed_run import plan_methods, run_seed, training_curve
+from fsbbt.data import ImageDataset, load_dataset
+from fsbbt.data.folder import load_user_images
+from fsbbt.experiment.seed_run import plan_methods, run_seed
 from fsbbt.report.figures import (
     QUERY_EFFICIENCY_FILE,
     plot_query_efficiency,
     plot_sample_grid,
     plot_training_curves,
 )
+from fsbbt.report.results import RESULTS_FILE, MethodRecord, write_json_atomically
 from fsbbt.teacher import LocalTeacher, QueryOracle
+from fsbbt.teacher.blackbox import BlackBoxTeacher
 from fsbbt.teacher.factory import build_teacher
+from fsbbt.teacher.rank_zero import RankZeroOracle
 
-__all__ = ["RESULTS_FILE", "check_methods", "run_experiment", "training_curve"]
-
-
-def check_methods(config: ExperimentConfig) -> list[tuple[str, str]]:
-    """(method, arch) pairs, refused before any training if a name is unknown."""
-    return [(plan.spec.method, plan.spec.arch) for plan in plan_methods(config)]
+__all__ = ["RESULTS_FILE", "data_and_teacher", "run_experiment"]
 
 
-def _teacher_summary(teacher: object, config: ExperimentConfig) -> dict[str, Any]:
+def data_and_teacher(config: RunConfig, out_dir: Path) -> tuple[ImageDataset, BlackBoxTeacher]:
+    """The run's dataset and teacher. A built-in dataset comes first and the teacher must
+    fit it (or is trained on it); the user's own images are read at the shape the teacher
+    says it takes."""
+    if config.dataset == USER_IMAGES:
+        teacher = build_teacher(config.teacher)
+        assert config.data_dir is not None  # the schema requires it for USER_IMAGES
+        dataset = load_user_images(config.data_dir, tuple(teacher.input_shape),
+                                   tuple(teacher.class_names), config.test_data_dir)
+        return dataset, teacher
+    dataset = load_dataset(config.dataset, config.data_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return dataset, build_teacher(config.teacher, dataset, out_dir)
+
+
+def _teacher_summary(teacher: object, config: RunConfig) -> dict[str, Any]:
     """A teacher fsbbt trained or saved knows its test accuracy; measuring any other
     teacher's would cost queries, so it is left out (None)."""
     if isinstance(teacher, LocalTeacher):
@@ -42,20 +60,33 @@ def _teacher_summary(teacher: object, config: ExperimentConfig) -> dict[str, Any
     return {"arch": config.teacher.resolved_kind, "test_accuracy": None}
 
 
-def run_experiment(config: ExperimentConfig, out_dir: Path, jobs: int = 1) -> dict[str, Any]:
+def _summed_usage(usages: list[dict[str, int | None]], oracle: QueryOracle,
+                  budget: int | None) -> dict[str, int | None]:
+    """The query account of seeds run in worker processes: their own counts added up, the
+    lifetime counts read from the shared ledger."""
+    total = oracle.usage()
+    for name in ("sent", "from_ledger", "retries", "timeouts"):
+        total[name] = sum(usage.get(name) or 0 for usage in usages)
+    total["budget"] = budget
+    return total
+
+
+def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str, Any]:
     """Run every method of ``config`` for every seed; write and return the results.
 
     With ``jobs`` > 1 the seeds run in that many worker processes (see
     :mod:`fsbbt.experiment.parallel`); the teacher is trained here first, once.
     """
-    plans = plan_methods(config)
     if jobs > 1 and distributed.current().is_distributed:
         raise FsbbtError("--jobs runs seeds in separate processes and cannot be combined with "
                          "torchrun; use one or the other")
     precision.configure(config.precision)
+    plan_methods(config)  # an unknown method or student is refused before any data is read
+    dataset, teacher = data_and_teacher(config, out_dir)
+    if dataset.name == USER_IMAGES:
+        config = config.model_copy(update={"n_fewshot": len(dataset.train_images)})
+    plans = plan_methods(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dataset = load_dataset(config.dataset, config.data_dir)
-    teacher = build_teacher(config.teacher, dataset, out_dir)
     if distributed.is_main_process():
         oracle = QueryOracle.keeping_answers_in(out_dir, teacher, config.query_batch_size,
                                                 config.query_budget)
@@ -69,9 +100,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, jobs: int = 1) -> di
         from fsbbt.experiment.parallel import run_seeds_in_processes
 
         per_seed, usages = run_seeds_in_processes(config, out_dir, jobs)
-        usage = {"sent": sum(u["sent"] or 0 for u in usages),
-                 "from_ledger": sum(u["from_ledger"] or 0 for u in usages),
-                 "budget": config.query_budget}
+        usage = _summed_usage(usages, oracle, config.query_budget)
     else:
         per_seed = [run_seed(plans, dataset, oracle, seed, out_dir) for seed in config.seeds]
         usage = oracle.usage()
@@ -89,6 +118,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, jobs: int = 1) -> di
         "teacher": _teacher_summary(teacher, config),
         "methods": {key: record.summary() for key, record in records.items()},
         "queries": usage,
+        "test_images": len(dataset.test_images),
         "config": config.model_dump(mode="json"),
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "torch": torch.__version__, "threads": torch.get_num_threads(),

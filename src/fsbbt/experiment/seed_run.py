@@ -14,15 +14,18 @@ from typing import Any
 
 import torch
 
+from fsbbt.config.method_entry import MethodSpec, parse_method_entry
+from fsbbt.config.schema import USER_IMAGES, RunConfig
 from fsbbt.core import distributed, progress
 from fsbbt.core.errors import FsbbtError
+from fsbbt.core.identity import identity
 from fsbbt.data import ImageDataset, sample_fewshot_indices
-from fsbbt.experiment.config import ExperimentConfig, config_with_overrides
-from fsbbt.experiment.method_spec import MethodSpec, parse_method_entry
-from fsbbt.experiment.results import StageResult
-from fsbbt.experiment.stages import Stage, config_fingerprint, synthetic_set_identity
-from fsbbt.methods import FewShotSet, MethodContext, MethodOutcome, get_method
+from fsbbt.experiment.config import config_with_overrides
+from fsbbt.experiment.stages import Stage, config_fingerprint
+from fsbbt.methods import FewShotSet, Method, MethodContext, MethodOutcome, SeedCache, get_method
+from fsbbt.methods.declaration import budget_share_key
 from fsbbt.models import CLASSIFIERS
+from fsbbt.report.results import StageResult
 from fsbbt.ship.student_file import StudentInfo, save_student, student_filename
 from fsbbt.synth.cvae_store import CVAE_DIR
 from fsbbt.teacher import QueryOracle
@@ -33,30 +36,37 @@ Samples = dict[str, Any]
 
 @dataclass(frozen=True)
 class PlannedMethod:
-    """A ``methods`` entry with the config it runs under (the run's, or its variant's)
-    and that config's fingerprint, which decides whether a finished stage is reused."""
+    """A ``methods`` entry with its declaration, the config it runs under (the run's, or
+    its variant's) and that config's fingerprint, which decides whether a finished stage
+    is reused."""
 
     spec: MethodSpec
-    config: ExperimentConfig
+    method: Method
+    config: RunConfig
     fingerprint: str
     budget_parts: int = 1  # distinct synthetic sets splitting each seed's query budget
 
 
-def plan_methods(config: ExperimentConfig) -> list[PlannedMethod]:
-    """Every entry of ``methods``, refused before any training if a name is unknown."""
+def plan_methods(config: RunConfig) -> list[PlannedMethod]:
+    """Every entry of ``methods``, refused before any training if it cannot run."""
     entries = []
     for entry in config.methods:
-        spec = parse_method_entry(entry)
-        get_method(spec.method)
+        spec = parse_method_entry(entry, config.variant_sections)
+        method = get_method(spec.method)
         if spec.arch not in CLASSIFIERS:
             raise FsbbtError(f"unknown student architecture {spec.arch!r} in method {entry!r}; "
                              f"choose one of {', '.join(sorted(CLASSIFIERS))}")
-        entries.append((spec, config_with_overrides(config, spec.overrides, f"method {entry}")))
-    synthetic_sets = {synthetic_set_identity(variant, spec.method, spec.arch)
-                      for spec, variant in entries} - {None}
+        if method.uses_true_labels and config.dataset == USER_IMAGES:
+            raise FsbbtError(f"method {entry!r} trains on true labels, which your own images "
+                             "do not have; leave it out")
+        entries.append((spec, method,
+                        config_with_overrides(config, spec.overrides, f"method {entry}")))
+    synthetic_sets = {budget_share_key(method, variant, spec.arch)
+                      for spec, method, variant in entries} - {None}
     parts = max(1, len(synthetic_sets))
-    return [PlannedMethod(spec, variant, config_fingerprint(variant, spec.method, parts), parts)
-            for spec, variant in entries]
+    return [PlannedMethod(spec, method, variant, config_fingerprint(variant, method, parts),
+                          parts)
+            for spec, method, variant in entries]
 
 
 def training_curve(history: TrainHistory) -> dict[str, list]:
@@ -65,18 +75,24 @@ def training_curve(history: TrainHistory) -> dict[str, list]:
             "eval_epochs": history.eval_epochs, "eval_accuracy": history.eval_accuracy}
 
 
-def _save_student(outcome: MethodOutcome, spec: MethodSpec, seed: int, accuracy: float,
-                  dataset: ImageDataset, out_dir: Path) -> None:
+def _save_student(outcome: MethodOutcome, plan: PlannedMethod, seed: int,
+                  accuracy: float | None, dataset: ImageDataset, out_dir: Path) -> None:
+    spec = plan.spec
+    images = plan.config.data_dir if dataset.name == USER_IMAGES else None
     info = StudentInfo(arch=spec.arch, input_shape=dataset.input_shape,
                        class_names=dataset.class_names, dataset=dataset.name,
                        method=f"{spec.method}{spec.variant}",
-                       seed=seed, test_accuracy=accuracy)
+                       seed=seed, test_accuracy=accuracy,
+                       images=None if images is None else str(Path(images).resolve()))
     save_student(outcome.student, info,
                  out_dir / "students" / student_filename(spec.file_stem, spec.arch, seed))
 
 
-def test_accuracy_on(dataset: ImageDataset) -> Callable[[torch.nn.Module], float]:
-    """Test accuracy of a model on ``dataset`` (curves and round points, never selection)."""
+def test_accuracy_on(dataset: ImageDataset) -> Callable[[torch.nn.Module], float] | None:
+    """Test accuracy of a model on ``dataset`` (curves and round points, never selection);
+    None when the dataset has no labelled test images."""
+    if len(dataset.test_images) == 0:
+        return None
 
     def test_accuracy(model: torch.nn.Module) -> float:
         return evaluate_classifier(model, dataset.test_images, dataset.test_labels,
@@ -85,55 +101,68 @@ def test_accuracy_on(dataset: ImageDataset) -> Callable[[torch.nn.Module], float
     return test_accuracy
 
 
+def fewshot_of(dataset: ImageDataset, config: RunConfig, seed: int) -> FewShotSet:
+    """The seed's N few images: a class-balanced draw from a labelled training split, or
+    every image of the user's own folder (which has no labels to balance by)."""
+    if dataset.name == USER_IMAGES:
+        return FewShotSet(dataset.train_images, dataset.train_labels)
+    indices = sample_fewshot_indices(dataset.train_labels, config.n_fewshot,
+                                     dataset.num_classes, seed)
+    return FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
+
+
 def run_seed(plans: list[PlannedMethod], dataset: ImageDataset, oracle: QueryOracle,
              seed: int, out_dir: Path) -> tuple[dict[str, StageResult], Samples | None]:
     """Every planned method for one seed: (key → result, the first sample grid found)."""
-    run_config = plans[0].config if plans else None
-    if run_config is None:
+    if not plans:
         return {}, None
-    indices = sample_fewshot_indices(dataset.train_labels, run_config.n_fewshot,
-                                     dataset.num_classes, seed)
-    fewshot = FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
+    fewshot = fewshot_of(dataset, plans[0].config, seed)
+    # a stage is reused only for the same few images (the user's folder may have changed)
+    few_identity = identity("few images", images=fewshot.images_uint8, precision_matters=False)
     test_accuracy = test_accuracy_on(dataset)
-    shared: dict[str, Any] = {}  # FS-BBT's CVAEs and synthetic sets, keyed by what they are built from
+    cache = SeedCache()
     results: dict[str, StageResult] = {}
     sample_grid: Samples | None = None
     for plan in plans:
         spec = plan.spec
         stage = Stage(out_dir, seed, spec.file_stem, spec.arch)
+        fingerprint = identity("seed stage", precision_matters=False, plan=plan.fingerprint,
+                               few=few_identity)
         # rank 0 decides, so all ranks skip or train together even without a shared disk
         finished = distributed.broadcast_object(
-            stage.load_finished(plan.fingerprint) if distributed.is_main_process() else None)
+            stage.load_finished(fingerprint) if distributed.is_main_process() else None)
         if finished is not None:
-            progress.status(f"[seed {seed}] {spec.key}: finished by an earlier run "
-                            f"(accuracy {finished.accuracy:.4f}), not redone")
+            progress.status(f"[seed {seed}] {spec.key}: finished by an earlier run, not redone")
             results[spec.key] = finished
             sample_grid = sample_grid or stage.load_samples() or None
             continue
         progress.status(f"[seed {seed}] {spec.key}")
-        context = MethodContext(plan.config, seed, fewshot, oracle, test_accuracy, shared=shared,
+        context = MethodContext(plan.config, seed, fewshot, oracle, test_accuracy, cache=cache,
                                 stage_checkpoint=stage.checkpoint,
                                 budget_parts=plan.budget_parts, cvae_store=out_dir / CVAE_DIR)
         started = time.perf_counter()
-        outcome = get_method(spec.method)(context, spec.arch)
+        outcome = plan.method.run(context, spec.arch)
         seconds = time.perf_counter() - started
-        scores = evaluate_classifier(outcome.student, dataset.test_images, dataset.test_labels,
-                                     dataset.num_classes)
-        progress.status(f"[seed {seed}] {spec.key}: accuracy {scores.accuracy:.4f}, macro-F1 "
-                        f"{scores.macro_f1:.4f}, {seconds:.1f} s")
+        accuracy = macro_f1 = None
+        if test_accuracy is not None:
+            scores = evaluate_classifier(outcome.student, dataset.test_images,
+                                         dataset.test_labels, dataset.num_classes)
+            accuracy, macro_f1 = scores.accuracy, scores.macro_f1
+            progress.status(f"[seed {seed}] {spec.key}: accuracy {accuracy:.4f}, macro-F1 "
+                            f"{macro_f1:.4f}, {seconds:.1f} s")
         result = StageResult(
-            accuracy=scores.accuracy, macro_f1=scores.macro_f1,
+            accuracy=accuracy, macro_f1=macro_f1,
             teacher_queries=outcome.teacher_queries, seconds=round(seconds, 2),
-            synthesis_seconds=round(outcome.extra_seconds.get("synthesis", 0.0), 2),
-            cvae_seconds=round(outcome.extra_seconds.get("cvae", 0.0), 2),
             train_seconds=round(outcome.history.seconds, 2),
             train_images_per_second=round(outcome.history.images_per_second, 1),
             curve=training_curve(outcome.history),
-            query_curve=[[queries, accuracy] for queries, accuracy in outcome.query_curve])
+            query_curve=[[queries, accuracy] for queries, accuracy in outcome.query_curve],
+            timings={name: round(outcome.timings.get(name, 0.0), 2)
+                     for name in plan.method.timings})
         results[spec.key] = result
         if distributed.is_main_process():
-            _save_student(outcome, spec, seed, scores.accuracy, dataset, out_dir)
-            stage.save_finished(result, plan.fingerprint, outcome.samples)
+            _save_student(outcome, plan, seed, accuracy, dataset, out_dir)
+            stage.save_finished(result, fingerprint, outcome.samples)
         if sample_grid is None and outcome.samples:
             sample_grid = outcome.samples
     return results, sample_grid

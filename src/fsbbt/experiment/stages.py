@@ -9,61 +9,45 @@ as a teacher trained differently is retrained.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from fsbbt.core import distributed, precision
-from fsbbt.experiment.config import ExperimentConfig
-from fsbbt.experiment.results import StageResult, write_json_atomically
-from fsbbt.methods.registry import BUDGETED_METHODS, CONFIG_SECTIONS_READ
+from fsbbt.config.schema import RunConfig
+from fsbbt.core.identity import identity
+from fsbbt.methods.declaration import Method
+from fsbbt.methods.registry import owned_sections
+from fsbbt.report.results import StageResult, write_json_atomically
 
 STAGES_DIR = "stages"
 CHECKPOINTS_DIR = "checkpoints"
-# Keys that choose which stages run or how answers travel, not what a stage computes.
-_NOT_IN_FINGERPRINT = {"seeds", "methods", "data_dir", "curve_points", "query_batch_size",
-                       "query_budget"}
-_SECTIONS = {"teacher", "student", "cvae", "synthesis", "bbkd"}
+# Keys that choose which stages run, where data is found or how answers travel, not what
+# a stage computes.
+_NOT_IN_FINGERPRINT = {"seeds", "methods", "data_dir", "test_data_dir", "curve_points",
+                       "query_batch_size", "query_budget", "precision"}
 
 
-def config_fingerprint(config: ExperimentConfig, method: str, budget_parts: int = 1) -> str:
-    """A short hash of every setting that changes what ``method``'s stage computes.
+def config_fingerprint(config: RunConfig, method: Method, budget_parts: int = 1) -> str:
+    """The identity of every setting that changes what ``method``'s stage computes.
 
-    Only the sections the method reads count (``CONFIG_SECTIONS_READ``), and keys left
-    at their defaults are omitted, so a release that adds a config key with a default
-    does not invalidate finished stages. The query budget counts for the methods it
-    shrinks, together with the number of seeds and of synthetic sets that share it
-    (``budget_parts``), and the precision counts as resolved on this machine.
+    Only the sections the method reads count (``Method.reads``), and keys left at their
+    defaults are omitted, so a release that adds a config key with a default does not
+    invalidate finished stages. The query budget counts for the methods it shrinks,
+    together with the number of seeds and of synthetic sets that share it
+    (``budget_parts``); the precision counts as resolved on this machine (identity()).
     """
     settings = config.model_dump(mode="json", exclude_defaults=True)
-    sections_read = set(CONFIG_SECTIONS_READ[method])
+    sections = {"teacher", "student", *owned_sections()}
     relevant = {key: value for key, value in settings.items()
                 if key not in _NOT_IN_FINGERPRINT
-                and (key not in _SECTIONS or key in sections_read)}
+                and (key not in sections or key in method.reads)}
     relevant["dataset"] = config.dataset
     relevant["n_fewshot"] = config.n_fewshot
-    # what "auto" became on this machine: bf16 results are not fp32 results
-    relevant["precision"] = precision.resolve(config.precision,
-                                              distributed.current().device).name
-    if method in BUDGETED_METHODS and config.query_budget is not None:
+    if method.budget is not None and config.query_budget is not None:
         relevant["query_budget"] = [config.query_budget, len(config.seeds), budget_parts]
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def synthetic_set_identity(config: ExperimentConfig, method: str, arch: str) -> str | None:
-    """What decides the synthetic images a budgeted method queries (None for the others):
-    entries with the same identity query the same images and share one budget part."""
-    if method not in BUDGETED_METHODS:
-        return None
-    sections, per_arch = BUDGETED_METHODS[method]
-    settings = config.model_dump(mode="json")
-    identity = {"method": method, **{section: settings[section] for section in sections}}
-    if per_arch:
-        identity["arch"] = arch
-    return json.dumps(identity, sort_keys=True)
+    return identity("finished stage", method=method.name, settings=relevant)
 
 
 class Stage:
@@ -85,7 +69,10 @@ class Stage:
             return None  # written atomically, so only a hand-edited file gets here: redo it
         if saved.get("config_fingerprint") != fingerprint:
             return None
-        return StageResult(**saved["result"])
+        try:
+            return StageResult(**saved["result"])
+        except TypeError:  # written by an older release in another shape: redo the stage
+            return None
 
     def load_samples(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The sample images the stage kept for the figure (empty if it kept none)."""

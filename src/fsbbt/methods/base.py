@@ -10,19 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from fsbbt.config.names import AugmentationName
+from fsbbt.config.schema import RunConfig
 from fsbbt.core import progress
 from fsbbt.core.errors import FsbbtError
-from fsbbt.experiment.config import ExperimentConfig
 from fsbbt.models import build_classifier
+from fsbbt.synth.synthetic_set import SyntheticSet
 from fsbbt.teacher import QueryOracle
 from fsbbt.train import TrainHistory, TrainRecipe, fit_classifier
-from fsbbt.train.augment import AugmentationMode, geometry_for
+from fsbbt.train.augment import geometry_for
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,26 @@ class FewShotSet:
 
 
 @dataclass
-class MethodContext:
-    """Everything one (seed, method) needs; ``shared`` carries artefacts between methods
-    of the same seed (FS-BBT's synthetic set serves both student sizes)."""
+class SeedCache:
+    """What the methods of one seed build once and share, each kept by its identity
+    (:func:`~fsbbt.core.identity.identity`): FS-BBT's trained CVAEs and synthetic sets
+    serve both student sizes and every variant built from the same inputs."""
 
-    config: ExperimentConfig
+    cvaes: dict[str, nn.Module] = field(default_factory=dict)
+    synthetic_sets: dict[str, SyntheticSet] = field(default_factory=dict)
+
+
+@dataclass
+class MethodContext:
+    """Everything one (seed, method) needs. ``test_accuracy`` is None where there is no
+    labelled test set (the user's own images without ``--test-images``)."""
+
+    config: RunConfig
     seed: int
     fewshot: FewShotSet
     oracle: QueryOracle
-    test_accuracy: Callable[[nn.Module], float]
-    shared: dict[str, Any] = field(default_factory=dict)
+    test_accuracy: Callable[[nn.Module], float] | None
+    cache: SeedCache = field(default_factory=SeedCache)
     # where train_student checkpoints the current stage every epoch (set per stage by the runner)
     stage_checkpoint: Path | None = None
     # how many distinct synthetic sets of the run split each seed's query budget
@@ -73,13 +84,14 @@ class MethodOutcome:
     teacher_queries: int
     # kind ("real", "mixup", "cvae") → (uint8 images, teacher's top-1 label), for the sample grid
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    extra_seconds: dict[str, float] = field(default_factory=dict)
+    # wall time of the parts the method declares (``Method.timings``), e.g. "synthesis"
+    timings: dict[str, float] = field(default_factory=dict)
     # (teacher queries so far, test accuracy) per round, for methods that query in rounds
     query_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
-def student_recipe(config: ExperimentConfig, channels: int,
-                   augmentation: AugmentationMode | None = None) -> TrainRecipe:
+def student_recipe(config: RunConfig, channels: int,
+                   augmentation: AugmentationName | None = None) -> TrainRecipe:
     """The config's student recipe for images of ``channels`` channels; ``augmentation``
     overrides its augmentation."""
     settings = config.student
@@ -91,7 +103,7 @@ def student_recipe(config: ExperimentConfig, channels: int,
 
 def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
                   targets: np.ndarray, description: str,
-                  augmentation: AugmentationMode | None = None) -> tuple[nn.Module, TrainHistory]:
+                  augmentation: AugmentationName | None = None) -> tuple[nn.Module, TrainHistory]:
     """Train a fresh ``arch`` on (images, soft targets) with the configured student recipe.
 
     ``augmentation`` overrides the recipe's (the baselines use ``student.baseline_augmentation``).
@@ -103,7 +115,7 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
     torch.manual_seed(context.seed)
     student = build_classifier(arch, context.input_shape, context.num_classes)
     points = context.config.curve_points
-    eval_every = max(1, settings.epochs // points) if points else 0
+    eval_every = max(1, settings.epochs // points) if points and context.test_accuracy else 0
     real_images = (context.fewshot.images_uint8 if settings.batch_norm_statistics == "real"
                    else None)
     history = fit_classifier(student, images_uint8, targets, recipe, seed=context.seed,

@@ -2,7 +2,7 @@
 candidates the current student is least sure of, in rounds, retraining in between.
 
 The procedure is the paper's and its authors' code's (github.com/dwang181/active-mixup;
-method.md, BBKD section):
+docs/method.md, BBKD):
 
 * Pool: every unordered pair of the N few images, pair i with (i + s) mod N for the
   shifts s = 1 … ⌊(N − 1)/2⌋, kept as index pairs, never as images (00_data_prep.py).
@@ -41,8 +41,11 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+from pydantic import Field, model_validator
 from torch import nn
 
+from fsbbt.config.names import AugmentationName
+from fsbbt.config.schema import Strict
 from fsbbt.core import progress
 from fsbbt.core.errors import FsbbtError
 from fsbbt.methods.base import (
@@ -51,12 +54,34 @@ from fsbbt.methods.base import (
     synthetic_images_within_budget,
     train_student,
 )
+from fsbbt.methods.declaration import BudgetShare, Method
 from fsbbt.synth import mix_pairs
 from fsbbt.teacher.blackbox import image_keys
 from fsbbt.train import TrainHistory
 from fsbbt.train.evaluate import predict_probabilities
 
 SCORING_CHUNK = 4096
+
+
+class BbkdConfig(Strict):
+    """BBKD, the active-MixUp baseline (this module's docstring says which choice is whose)."""
+
+    budget: int | None = Field(None, ge=1, description="teacher queries in all, the N real "
+                               "images included; default N + synthesis.budget, FS-BBT's")
+    per_round: int = Field(10_000, ge=1, description="least-confident mixes queried per round")
+    weights: tuple[float, ...] = tuple(round(0.30 + 0.04 * i, 2) for i in range(11))
+    pool_cap: int | None = Field(100_000, ge=1, description="pool pairs scored per round (a "
+                                 "random subsample, for CPU cost); null scores the whole pool")
+    augmentation: AugmentationName = "standard"
+
+    @model_validator(mode="after")
+    def _cap_holds_a_round(self) -> BbkdConfig:
+        if not self.weights or not all(0 < w < 1 for w in self.weights):
+            raise ValueError("bbkd.weights must be a non-empty list of numbers in (0, 1)")
+        if self.pool_cap is not None and self.pool_cap < self.per_round:
+            raise ValueError(f"bbkd.pool_cap {self.pool_cap} must be at least bbkd.per_round "
+                             f"{self.per_round}")
+        return self
 
 
 def pair_pool(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -163,12 +188,24 @@ def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
         student, history = train_student(
             dataclasses.replace(context, stage_checkpoint=checkpoint), arch, labelled_images,
             labelled_probs, f"bbkd/{arch} round {round_index}", settings.augmentation)
-        accuracy = context.test_accuracy(student)
-        query_curve.append((len(labelled_images), accuracy))
-        progress.status(f"BBKD round {round_index}: {len(labelled_images)} queries, "
-                        f"test accuracy {accuracy:.4f}")
+        if context.test_accuracy is not None:
+            accuracy = context.test_accuracy(student)
+            query_curve.append((len(labelled_images), accuracy))
+            progress.status(f"BBKD round {round_index}: {len(labelled_images)} queries, "
+                            f"test accuracy {accuracy:.4f}")
     for finished_round in checkpoints:  # the stage is done: nothing left to resume
         finished_round.unlink(missing_ok=True)
     assert student is not None
     return MethodOutcome(student, history, teacher_queries=len(labelled_images),
                          query_curve=query_curve)
+
+
+BBKD = Method(
+    name="bbkd",
+    summary="BBKD (active MixUp): rounds of querying the mixes the student is least sure of",
+    run=run_bbkd,
+    reads=("student", "teacher", "synthesis", "bbkd"),
+    sections={"bbkd": BbkdConfig},
+    budget=BudgetShare(sections=("student", "synthesis", "bbkd"), per_student=True,
+                       size_key="bbkd.budget"),
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fsbbt.methods.base import MethodContext, MethodOutcome, train_student
+from fsbbt.methods.declaration import Method
 
 
 def run_standard_kd(context: MethodContext, arch: str) -> MethodOutcome:
@@ -11,3 +12,11 @@ def run_standard_kd(context: MethodContext, arch: str) -> MethodOutcome:
     student, history = train_student(context, arch, images, teacher_probs, f"standard-kd/{arch}",
                                      context.config.student.baseline_augmentation)
     return MethodOutcome(student, history, teacher_queries=len(images))
+
+
+STANDARD_KD = Method(
+    name="standard-kd",
+    summary="Standard-KD: the few images with the teacher's soft labels, nothing synthesised",
+    run=run_standard_kd,
+    reads=("student", "teacher"),
+)

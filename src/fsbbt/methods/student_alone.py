@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fsbbt.core.tensors import one_hot
 from fsbbt.methods.base import MethodContext, MethodOutcome, train_student
+from fsbbt.methods.declaration import Method
 
 
 def run_student_alone(context: MethodContext, arch: str) -> MethodOutcome:
@@ -15,3 +16,12 @@ def run_student_alone(context: MethodContext, arch: str) -> MethodOutcome:
     student, history = train_student(context, arch, images, targets, f"student-alone/{arch}",
                                      context.config.student.baseline_augmentation)
     return MethodOutcome(student, history, teacher_queries=0)
+
+
+STUDENT_ALONE = Method(
+    name="student-alone",
+    summary="Student-Alone: the few images with their true labels, no teacher (lower bound)",
+    run=run_student_alone,
+    reads=("student",),
+    uses_true_labels=True,
+)

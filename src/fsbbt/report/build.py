@@ -45,13 +45,21 @@ def method_rows(results: dict[str, Any]) -> list[list[str]]:
     for key, summary in results["methods"].items():
         paper = paper_accuracy(dataset, key)
         ours = _percent(summary["accuracy_mean"])
-        if len(summary["accuracy"]) > 1:
+        if len(summary["accuracy"]) > 1 and summary["accuracy_mean"] is not None:
             ours += f" ± {100 * summary['accuracy_std']:.2f}"
         seconds = summary["seconds"]
         rows.append([key, ours, str(len(summary["accuracy"])), _paper(paper),
                      _delta(summary["accuracy_mean"], paper), _percent(summary["macro_f1_mean"]),
                      f"{summary['teacher_queries']:,}", f"{sum(seconds) / len(seconds):.0f}"])
     return rows
+
+
+def _transport_note(results: dict[str, Any]) -> str:
+    """Retries and timeouts of a remote teacher, where there were any."""
+    retries, timeouts = results.get("retries_in_all", 0), results.get("timeouts_in_all", 0)
+    if not retries and not timeouts:
+        return ""
+    return f"; the teacher needed {retries:,} retries after {timeouts:,} timeouts and errors"
 
 
 def _paper(value: float | None) -> str:
@@ -76,8 +84,10 @@ def _dataset_blocks(results: dict[str, Any], out_dir: Path) -> list[Block]:
                   f"{', '.join(results['runs'])}. Teacher {teacher['arch']}. Accuracy is top-1 "
                   "on the full test split after the last epoch (no model selection), mean ± "
                   "population std over seeds. Teacher queries: images one seed of the method "
-                  f"had labelled; the runs sent {results['queries_sent']:,} queries in all "
-                  "(methods share answers through the ledger)."),
+                  f"had labelled. Their last invocations sent {results['queries_sent']:,} "
+                  f"queries; their run directories have paid for {results['queries_paid']:,} "
+                  "answers in all (methods and re-runs share answers through the ledger)"
+                  + _transport_note(results) + "."),
         TableBlock(TABLE_HEADERS, method_rows(results)),
     ]
     if len(teacher["test_accuracies"]) > 1:

@@ -17,13 +17,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fsbbt.config.method_entry import parse_method_entry  # noqa: E402
+from fsbbt.methods.registry import METHODS  # noqa: E402
+
 ROW_TITLES = {"real": "real (few-shot)", "mixup": "MixUp", "cvae": "CVAE"}
 
 
 def plot_sample_grid(samples: dict[str, tuple[np.ndarray, np.ndarray]],
                      class_names: tuple[str, ...], path: Path) -> None:
     """One row per kind of image, the teacher's top-1 label under each image."""
-    kinds = [k for k in ("real", "mixup", "cvae") if k in samples and len(samples[k][0])]
+    kinds = [k for k in samples if len(samples[k][0])]
     columns = max(len(samples[k][0]) for k in kinds)
     figure, axes = plt.subplots(len(kinds), columns, figsize=(1.3 * columns, 1.6 * len(kinds)),
                                 squeeze=False)
@@ -41,7 +44,7 @@ def plot_sample_grid(samples: dict[str, tuple[np.ndarray, np.ndarray]],
             axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image,
                         cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=255)
             axis.set_xlabel(class_names[int(labels[column])], fontsize=7)
-        axes[row][0].set_ylabel(ROW_TITLES[kind], fontsize=9)
+        axes[row][0].set_ylabel(ROW_TITLES.get(kind, kind), fontsize=9)
     figure.suptitle("Images the student learns from, with the teacher's top-1 label", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -76,9 +79,13 @@ def plot_training_curves(results: dict[str, Any], path: Path) -> None:
 
 
 QUERY_EFFICIENCY_FILE = "query_efficiency.png"
-# a variant that only moves the query budget is a point on its method's curve; other
-# variants (sampling, τ, ...) are ablations and stay in the table
-_BUDGET_KEYS = ("synthesis.budget", "bbkd.budget")
+
+
+def _budget_keys() -> set[str]:
+    """The keys that set a method's query count (its declaration's ``budget.size_key``): a
+    variant that only moves one is a point on its method's curve; other variants
+    (sampling, τ, ...) are ablations and stay in the table."""
+    return {m.budget.size_key for m in METHODS.values() if m.budget is not None}
 
 
 @dataclass(frozen=True)
@@ -108,13 +115,14 @@ def query_efficiency_series(results: dict[str, Any]) -> list[QuerySeries]:
     gives one point (its queries, its accuracy), and points of one method/student that
     differ only in their budget (``fsbbt[synthesis.budget=...]``) join into a line.
     """
-    from fsbbt.experiment.method_spec import parse_method_entry
-
+    budget_keys = _budget_keys()
     families: dict[str, list[tuple[float, float, float]]] = {}
     series: list[QuerySeries] = []
     for key, summary in results["methods"].items():
         spec = parse_method_entry(key)
-        if not all(o.split("=", 1)[0] in _BUDGET_KEYS for o in spec.overrides):
+        if summary.get("accuracy_mean") is None:  # no labelled test set: nothing to plot
+            continue
+        if not all(o.split("=", 1)[0] in budget_keys for o in spec.overrides):
             continue
         rounds = _round_points(summary.get("query_curves") or [])
         if rounds is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fsbbt.core.errors import FsbbtError
-from fsbbt.experiment.results import RESULTS_FILE, score_summary
+from fsbbt.report.results import RESULTS_FILE, score_summary
 
 
 def load_run(run_dir: Path) -> dict[str, Any]:
@@ -36,7 +36,9 @@ def _per_seed(results: dict[str, Any], key: str) -> dict[int, dict[str, Any]]:
     summary = results["methods"][key]
     seeds = summary.get("seeds", results["seeds"])
     curves = summary.get("query_curves") or [[] for _ in seeds]
-    return {seed: {"accuracy": summary["accuracy"][i], "macro_f1": summary["macro_f1"][i],
+    scored = len(summary["accuracy"]) == len(seeds)  # a run without a test set scores nothing
+    return {seed: {"accuracy": summary["accuracy"][i] if scored else None,
+                   "macro_f1": summary["macro_f1"][i] if scored else None,
                    "seconds": summary["seconds"][i], "query_curve": curves[i]}
             for i, seed in enumerate(seeds)}
 
@@ -55,7 +57,8 @@ def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
         target = merged.setdefault(dataset, {
             "dataset": dataset, "n_fewshot": results["n_fewshot"], "runs": [], "seeds": [],
             "teacher": {"arch": results["teacher"]["arch"], "test_accuracies": []},
-            "queries_sent": 0, "per_seed": {}, "teacher_queries": {}})
+            "queries_sent": 0, "queries_paid": 0, "retries_in_all": 0, "timeouts_in_all": 0,
+            "per_seed": {}, "teacher_queries": {}})
         if target["n_fewshot"] != results["n_fewshot"]:
             raise FsbbtError(f"runs of {dataset} differ in N ({target['n_fewshot']} and "
                              f"{results['n_fewshot']} in {run_dir}); report them separately")
@@ -63,7 +66,12 @@ def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
         accuracy = results["teacher"]["test_accuracy"]
         if accuracy is not None and accuracy not in target["teacher"]["test_accuracies"]:
             target["teacher"]["test_accuracies"].append(accuracy)
-        target["queries_sent"] += (results.get("queries") or {}).get("sent") or 0
+        queries = results.get("queries") or {}
+        target["queries_sent"] += queries.get("sent") or 0
+        # older results.json files hold no lifetime count: their own sending is the best known
+        target["queries_paid"] += queries.get("paid_in_all", queries.get("sent")) or 0
+        for name in ("retries_in_all", "timeouts_in_all"):
+            target[name] += queries.get(name) or 0
         for key in results["methods"]:
             for seed, numbers in _per_seed(results, key).items():
                 if (dataset, key, seed) in seeds_seen:
@@ -84,7 +92,10 @@ def _as_results(target: dict[str, Any]) -> dict[str, Any]:
     for key, by_seed in target["per_seed"].items():
         seeds = sorted(by_seed)
         rows = [by_seed[seed] for seed in seeds]
-        summary = score_summary([r["accuracy"] for r in rows], [r["macro_f1"] for r in rows])
+        scored = [r for r in rows if r["accuracy"] is not None]
+        summary = (score_summary([r["accuracy"] for r in scored], [r["macro_f1"] for r in scored])
+                   if scored else {"accuracy": [], "macro_f1": [], "accuracy_mean": None,
+                                   "accuracy_std": None, "macro_f1_mean": None})
         summary.update(seeds=seeds, seconds=[r["seconds"] for r in rows],
                        teacher_queries=target["teacher_queries"][key])
         if any(r["query_curve"] for r in rows):
@@ -95,4 +106,6 @@ def _as_results(target: dict[str, Any]) -> dict[str, Any]:
                "test_accuracy": sum(accuracies) / len(accuracies) if accuracies else None}
     return {"dataset": target["dataset"], "n_fewshot": target["n_fewshot"],
             "seeds": target["seeds"], "runs": target["runs"], "teacher": teacher,
-            "queries_sent": target["queries_sent"], "methods": methods}
+            "queries_sent": target["queries_sent"], "queries_paid": target["queries_paid"],
+            "retries_in_all": target["retries_in_all"],
+            "timeouts_in_all": target["timeouts_in_all"], "methods": methods}

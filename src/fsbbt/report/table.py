@@ -32,8 +32,8 @@ def results_table(results: dict[str, Any]) -> Table:
                   "—" if paper_teacher is None else f"{paper_teacher:.2f}")
     for key, summary in results["methods"].items():
         paper = paper_accuracy(dataset, key)
-        accuracy = f"{100 * summary['accuracy_mean']:.2f}"
-        if len(seeds) > 1:
+        accuracy = _percent(summary["accuracy_mean"])
+        if len(seeds) > 1 and summary["accuracy_mean"] is not None:
             accuracy += f" ± {100 * summary['accuracy_std']:.2f}"
         seconds = sum(summary["seconds"]) / len(summary["seconds"])
         # escaped: a variant's [key=value] would otherwise be read as rich markup

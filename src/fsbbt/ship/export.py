@@ -18,18 +18,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
+from fsbbt.config.schema import USER_IMAGES
 from fsbbt.core.errors import FsbbtError
 from fsbbt.core.precision import FP32
 from fsbbt.data import load_dataset
+from fsbbt.data.folder import list_images, read_images
 from fsbbt.ship.predict import (
     METADATA_KEY,
     TORCHSCRIPT_EXTRA_FILE,
     load_shipped_model,
 )
-from fsbbt.ship.student_file import StudentInfo, load_student, read_student_info
+from fsbbt.ship.student_file import StudentInfo, load_student, resolve_student
 from fsbbt.train.evaluate import predict_probabilities
 
 ExportFormat = Literal["onnx", "torchscript"]
@@ -46,7 +49,7 @@ class ExportReport:
     format: ExportFormat
     max_abs_difference: float
     images_checked: int
-    dataset: str
+    checked_on: str  # "digits test images", or the folder of the run's own images
 
 
 class ProbabilityModel(nn.Module):
@@ -58,39 +61,6 @@ class ProbabilityModel(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.student(images), dim=1)
-
-
-def _parameter_count(weights: Path) -> int:
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    return sum(tensor.numel() for tensor in state.values())
-
-
-def resolve_student(source: Path, method: str | None = None, seed: int | None = None) -> Path:
-    """The student file ``source`` names: itself, or one of a run directory's students.
-
-    In a run directory, ``method`` ("fsbbt/lenet5-half") and ``seed`` narrow the choice.
-    Without them the FS-BBT student with the fewest parameters is taken (the small
-    network is the point of distilling), lowest seed first; the choice is never made on
-    test accuracy, which would be model selection on the test set.
-    """
-    source = Path(source)
-    if source.is_file():
-        return source
-    students = sorted((source / "students").glob("*.pt"))
-    if not source.is_dir() or not students:
-        raise FsbbtError(f"{source} is neither a student file nor a run directory with "
-                         "students/; give OUT of `fsbbt run` or a students/*.pt file")
-    infos = {path: read_student_info(path) for path in students}
-    candidates = [p for p, info in infos.items()
-                  if (method is None or f"{info.method}/{info.arch}" == method)
-                  and (seed is None or info.seed == seed)]
-    if not candidates:
-        available = ", ".join(f"{i.method}/{i.arch} seed {i.seed}" for i in infos.values())
-        raise FsbbtError(f"no student in {source} matches --method {method} --seed {seed}; "
-                         f"available: {available}")
-    if method is None:
-        candidates = [p for p in candidates if infos[p].method == "fsbbt"] or candidates
-    return min(candidates, key=lambda p: (_parameter_count(p), infos[p].seed, p.name))
 
 
 def _write_onnx(model: nn.Module, info: StudentInfo, out: Path) -> None:
@@ -146,14 +116,36 @@ def export_student(source: Path, export_format: ExportFormat, out: Path,
     writer = _write_onnx if export_format == "onnx" else _write_torchscript
     writer(model, info, temporary)
 
-    test_images = load_dataset(info.dataset, data_dir).test_images[:PARITY_IMAGES]
-    reference = predict_probabilities(student, test_images, mode=FP32)  # the file is float32
-    exported = load_shipped_model(temporary).predict_proba(test_images)
+    try:
+        check_images, checked_on = _parity_images(info, data_dir)
+    except FsbbtError:
+        temporary.unlink()
+        raise
+    reference = predict_probabilities(student, check_images, mode=FP32)  # the file is float32
+    exported = load_shipped_model(temporary).predict_proba(check_images)
     difference = float(abs(exported - reference).max())
     if not difference <= PARITY_BOUND:
         temporary.unlink()
         raise FsbbtError(f"exported {export_format} model differs from PyTorch by up to "
-                         f"{difference:.2e} (bound {PARITY_BOUND:.0e}) on {len(test_images)} "
-                         f"{info.dataset} test images; not written")
+                         f"{difference:.2e} (bound {PARITY_BOUND:.0e}) on {len(check_images)} "
+                         f"{checked_on}; not written")
     os.replace(temporary, out)
-    return ExportReport(weights, out, export_format, difference, len(test_images), info.dataset)
+    return ExportReport(weights, out, export_format, difference, len(check_images), checked_on)
+
+
+def _parity_images(info: StudentInfo, data_dir: Path | None) -> tuple[np.ndarray, str]:
+    """Real images to compare the export with PyTorch on: the first test images of the
+    student's built-in dataset, or, for a student distilled from the user's own images,
+    the first of those images (``data_dir`` overrides where they are looked for)."""
+    if info.dataset != USER_IMAGES:
+        images = load_dataset(info.dataset, data_dir).test_images[:PARITY_IMAGES]
+        return images, f"{info.dataset} test images"
+    folder = data_dir or (Path(info.images) if info.images else None)
+    if folder is None or not folder.is_dir():
+        raise FsbbtError(f"the images this student learnt from ({folder}) are not there for "
+                         "the parity check; give --data-dir with a folder of such images")
+    paths = list_images(folder)[:PARITY_IMAGES]
+    if not paths:
+        raise FsbbtError(f"no images in {folder} for the parity check; give --data-dir with "
+                         "a folder of images like the student's")
+    return read_images(paths, info.input_shape, f"read {folder.name}"), f"images of {folder}"

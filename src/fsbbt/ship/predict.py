@@ -21,7 +21,7 @@ import torch
 from fsbbt.core.errors import FsbbtError
 from fsbbt.core.precision import FP32
 from fsbbt.data.folder import IMAGE_SUFFIXES, read_image
-from fsbbt.ship.student_file import load_student, sidecar_path
+from fsbbt.ship.student_file import load_student, resolve_student, sidecar_path
 from fsbbt.train.evaluate import predict_probabilities
 
 METADATA_KEY = "fsbbt"  # ONNX metadata_props key / TorchScript extra file holding the sidecar
@@ -99,8 +99,11 @@ def _load_torchscript(path: Path) -> ShippedModel:
 
 
 def load_shipped_model(path: Path) -> ShippedModel:
-    """Load a student saved by ``fsbbt run`` (``.pt`` + ``.json``) or ``fsbbt export``."""
+    """Load a student saved by ``fsbbt run``/``distill`` (``.pt`` + ``.json``, or their run
+    directory, which gives its FS-BBT student as ``fsbbt export`` would) or ``fsbbt export``."""
     path = Path(path)
+    if path.is_dir():
+        path = resolve_student(path)
     if not path.is_file():
         raise FsbbtError(f"model file {path} not found; give a student .pt, .onnx or "
                          "TorchScript file")

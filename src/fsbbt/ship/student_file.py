@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
+from fsbbt.core.errors import FsbbtError
 from fsbbt.models.saved import load_network, read_description, save_network
 
 
@@ -24,7 +26,8 @@ class StudentInfo:
     dataset: str
     method: str
     seed: int
-    test_accuracy: float
+    test_accuracy: float | None
+    images: str | None = None  # the folder of its few images, when it learnt from yours
 
 
 def student_filename(method: str, arch: str, seed: int) -> str:
@@ -58,3 +61,37 @@ def load_student(weights: Path) -> tuple[nn.Module, StudentInfo]:
                          what="student weights",
                          fix="the file is damaged or not an fsbbt student")
     return model, info
+
+
+def _parameter_count(weights: Path) -> int:
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    return sum(tensor.numel() for tensor in state.values())
+
+
+def resolve_student(source: Path, method: str | None = None, seed: int | None = None) -> Path:
+    """The student file ``source`` names: itself, or one of a run directory's students.
+
+    In a run directory, ``method`` ("fsbbt/lenet5-half") and ``seed`` narrow the choice.
+    Without them the FS-BBT student with the fewest parameters is taken (the small
+    network is the point of distilling), lowest seed first; the choice is never made on
+    test accuracy, which would be model selection on the test set.
+    """
+    source = Path(source)
+    if source.is_file():
+        return source
+    students = sorted((source / "students").glob("*.pt"))
+    if not source.is_dir() or not students:
+        raise FsbbtError(f"{source} is neither a student file nor a run directory with "
+                         "students/; give OUT of `fsbbt run` or `fsbbt distill`, or a "
+                         "students/*.pt file")
+    infos = {path: read_student_info(path) for path in students}
+    candidates = [p for p, info in infos.items()
+                  if (method is None or f"{info.method}/{info.arch}" == method)
+                  and (seed is None or info.seed == seed)]
+    if not candidates:
+        available = ", ".join(f"{i.method}/{i.arch} seed {i.seed}" for i in infos.values())
+        raise FsbbtError(f"no student in {source} matches --method {method} --seed {seed}; "
+                         f"available: {available}")
+    if method is None:
+        candidates = [p for p in candidates if infos[p].method == "fsbbt"] or candidates
+    return min(candidates, key=lambda p: (_parameter_count(p), infos[p].seed, p.name))

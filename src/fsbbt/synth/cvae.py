@@ -1,74 +1,62 @@
-"""The conditional VAE of FS-BBT: trained on the few images with the teacher's top-1 labels,
-then sampled with class-balanced conditions (steps 2 and 4)."""
+"""The conditional VAE of FS-BBT: trained on the few images with the teacher's top-1
+labels, then sampled with class-balanced conditions (docs/method.md, steps 2 and 4).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
-from fsbbt.core import distributed, precision, progress
-from fsbbt.core.tensors import float_to_uint8, one_hot, uint8_to_float
+from fsbbt.config.schema import Strict
+from fsbbt.core import precision
+from fsbbt.core.tensors import float_to_uint8, one_hot
 from fsbbt.models import build_cvae
 from fsbbt.models.cvae_base import cvae_loss
-from fsbbt.train.loop import epoch_generators
+from fsbbt.train.loop import TrainRecipe, fit_network
 
 LatentSampling = Literal["gaussian", "uniform", "hybrid"]
 UNIFORM_RANGE = 3.0
 
 
-@dataclass(frozen=True)
-class CvaeRecipe:
-    kind: str = "mlp"
-    latent_dim: int = 2
-    epochs: int = 200
-    batch_size: int = 256
-    lr: float = 1e-3
+class CvaeConfig(Strict):
+    """The config's ``cvae`` section: the network, its training recipe, how it is sampled."""
+
+    kind: Literal["mlp", "conv"] = "mlp"
+    latent_dim: int = Field(2, ge=1)
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    sampling: LatentSampling = "hybrid"
+
+
+def _reconstruction_and_kl(model: nn.Module, images: torch.Tensor, conditions: torch.Tensor,
+                           mode: precision.ComputeMode, device: torch.device) -> torch.Tensor:
+    """The CVAE's objective for the training loop: the network in the process's
+    precision, the loss in float32 (:func:`~fsbbt.models.cvae_base.cvae_loss`)."""
+    with precision.autocast(mode, device):
+        reconstruction, mean, log_var = model(images, conditions)
+    return cvae_loss(reconstruction, images, mean, log_var)
 
 
 def train_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes: int,
-               recipe: CvaeRecipe, seed: int) -> nn.Module:
+               settings: CvaeConfig, seed: int) -> nn.Module:
     """Fit a CVAE to the few images conditioned on ``teacher_labels`` (never the true labels).
 
-    Shuffling, sharding across torchrun ranks and per-epoch seeding are the classifier
-    loop's (:func:`~fsbbt.train.loop.epoch_generators`), so the CVAE scales out the same way.
-    Training runs in this process's precision (:mod:`fsbbt.core.precision`). The model
-    comes back on the CPU, where sampling happens.
+    Trained by the one training loop (:func:`~fsbbt.train.loop.fit_network`): shuffling,
+    sharding across torchrun ranks, per-epoch seeding and precision are the classifiers'.
+    The model comes back on the CPU, where sampling happens.
     """
     torch.manual_seed(seed)  # the initial weights; DDP copies rank 0's to every rank
-    device = distributed.current().device
-    mode = precision.mode_for(device)
-    images = precision.prepare_images(uint8_to_float(images_uint8).to(device), mode)
-    conditions = torch.from_numpy(one_hot(teacher_labels, num_classes)).to(device)
-    model = build_cvae(recipe.kind, tuple(images.shape[1:]), num_classes, recipe.latent_dim)
-    trained_model = distributed.wrap_model(precision.prepare_model(model, mode))
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    scaler = precision.grad_scaler(mode, device)
-    n = len(images)
-    trained_model.train()
-    with progress.bar("train CVAE", recipe.epochs, "epoch") as cvae_bar:
-        for epoch in range(1, recipe.epochs + 1):
-            order_rng, _ = epoch_generators(seed, epoch)
-            loss_sum, seen = 0.0, 0
-            for index_array in distributed.rank_batches(order_rng.permutation(n),
-                                                        recipe.batch_size):
-                index = torch.from_numpy(index_array).to(device)
-                with precision.autocast(mode, device):
-                    reconstruction, mean, log_var = trained_model(images[index],
-                                                                  conditions[index])
-                loss = cvae_loss(reconstruction, images[index], mean, log_var)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                loss_sum += loss.item() * len(index)
-                seen += len(index)
-            cvae_bar.advance(1, loss=distributed.sum_over_ranks(loss_sum)
-                             / distributed.sum_over_ranks(seen))
-    return model.to("cpu").eval()
+    model = build_cvae(settings.kind, tuple(images_uint8.shape[1:]), num_classes,
+                       settings.latent_dim)
+    recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr)
+    fit_network(model, images_uint8, one_hot(teacher_labels, num_classes), recipe, seed,
+                _reconstruction_and_kl, "train CVAE")
+    return model
 
 
 def draw_latents(count: int, latent_dim: int, sampling: LatentSampling,

@@ -1,4 +1,4 @@
-"""MixUp images from pairs of the few real images: FS-BBT step 3.
+"""MixUp images from pairs of the few real images: FS-BBT step 3 (docs/method.md).
 
 A pure function of (images, rng): the same seed gives the same images, hence the
 same ledger keys, so a re-run pays for nothing twice.
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fsbbt.core.tensors import float_to_uint8
+from fsbbt.synth.sources import SeedImages, SourceDraw
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,20 @@ def mix_pairs(images_uint8: np.ndarray, first: np.ndarray, second: np.ndarray,
     mixed = (lam * images_uint8[first].astype(np.float32)
              + (1.0 - lam) * images_uint8[second].astype(np.float32)) / 255.0
     return float_to_uint8(mixed)
+
+
+class MixupSource:
+    """Synthesis source "mixup": convex mixes of pairs of the few images, its near-copies
+    handed on to the next source (docs/method.md, step 3). Its pairs come from the seed's
+    own random stream, so a re-run draws the same images and the ledger answers them."""
+
+    kind = "mixup"
+
+    def __init__(self, alpha: float, threshold: float) -> None:
+        self._alpha = alpha
+        self._threshold = threshold
+
+    def draw(self, few: SeedImages, count: int) -> SourceDraw:
+        drawn = mixup_from_fewshot(few.images_uint8, count, self._alpha, self._threshold,
+                                   np.random.default_rng([few.seed, 1]))
+        return SourceDraw(drawn.images_uint8, drawn.dropped_count)

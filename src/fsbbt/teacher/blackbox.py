@@ -27,6 +27,17 @@ class BlackBoxTeacher(Protocol):
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray: ...
 
 
+TRANSPORT_COUNTS = ("retries", "timeouts")
+"""What a remote teacher counts about its requests (``transport_counts()``), if it can."""
+
+
+def transport_counts(teacher: object) -> dict[str, int]:
+    """A teacher's retries and timeouts so far in this process (zeros for a local one)."""
+    counts = getattr(teacher, "transport_counts", None)
+    found = counts() if callable(counts) else {}
+    return {name: int(found.get(name, 0)) for name in TRANSPORT_COUNTS}
+
+
 def validate_probabilities(answer: object, batch_size: int, num_classes: int,
                            where: str) -> np.ndarray:
     """The answer as float32 N×C, or a one-line error saying what is wrong with it."""
@@ -150,16 +161,26 @@ class QueryOracle:
                              "raise --query-budget or ask for fewer images")
 
     def _ask_teacher(self, images_uint8: np.ndarray, where: str) -> np.ndarray:
+        before = transport_counts(self._teacher)
         try:
             answer = self._teacher.predict_proba(images_uint8)
         except FsbbtError as exc:
             raise FsbbtError(f"teacher failed on {where}: {exc}") from exc
+        finally:
+            after = transport_counts(self._teacher)
+            self.ledger.add_counts({name: after[name] - before[name] for name in after})
         return validate_probabilities(answer, len(images_uint8), self.num_classes, where)
 
     def usage(self) -> dict[str, int | None]:
-        """The run's query account for results.json."""
+        """The query account for results.json: what this process sent (and the retries and
+        timeouts that cost), and what the ledger has paid for in all, every earlier
+        invocation in the same run directory included."""
+        this_process = transport_counts(self._teacher)
+        in_all = self.ledger.counts()
         return {"sent": self.queries_sent, "from_ledger": self.answers_from_ledger,
-                "budget": self.budget}
+                "budget": self.budget, "paid_in_all": len(self.ledger),
+                **this_process,
+                **{f"{name}_in_all": in_all.get(name, 0) for name in this_process}}
 
 
 def teacher_fingerprint(teacher: BlackBoxTeacher) -> str:

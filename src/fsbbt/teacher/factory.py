@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
+from fsbbt.config.loading import validate_tree
+from fsbbt.config.schema import TeacherConfig
 from fsbbt.core.errors import FsbbtError
 from fsbbt.data import ImageDataset
-from fsbbt.experiment.config import TeacherConfig, _apply_override, _one_line
 from fsbbt.teacher.blackbox import BlackBoxTeacher
 from fsbbt.teacher.local import METADATA_FILE, LocalTeacher
 from fsbbt.teacher.outputs import with_output
@@ -57,13 +57,7 @@ def spec_to_tree(spec: str) -> dict[str, Any]:
 
 def teacher_config_from_spec(spec: str, overrides: list[str] | None = None) -> TeacherConfig:
     """Validate a SPEC (plus ``key=value`` overrides) as a teacher config section."""
-    tree = spec_to_tree(spec)
-    for assignment in overrides or []:
-        _apply_override(tree, assignment)
-    try:
-        return TeacherConfig.model_validate(tree)
-    except ValidationError as exc:
-        raise FsbbtError(_one_line(exc, f"teacher {spec}")) from None
+    return validate_tree(TeacherConfig, spec_to_tree(spec), overrides, f"teacher {spec}")
 
 
 def build_teacher(settings: TeacherConfig, dataset: ImageDataset | None = None,

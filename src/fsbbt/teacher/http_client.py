@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import os
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ class HttpTeacher:
         self._client = httpx.Client(headers=headers, timeout=settings.timeout_s,
                                     limits=httpx.Limits(max_connections=settings.concurrency))
         self._jitter = random.Random()
+        self._counts = {"retries": 0, "timeouts": 0}
+        self._counts_lock = threading.Lock()  # requests run in `concurrency` threads
         if input_shape is None or class_names is None:
             info = self._with_retries(lambda: self._get_info(), "GET /v1/info")
             input_shape = input_shape or tuple(info["input_shape"])
@@ -73,6 +76,15 @@ class HttpTeacher:
 
     def __repr__(self) -> str:
         return f"HttpTeacher({self._base_url!r})"
+
+    def transport_counts(self) -> dict[str, int]:
+        """Requests retried, and of the failures those followed, timeouts (this process)."""
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def _count(self, name: str) -> None:
+        with self._counts_lock:
+            self._counts[name] += 1
 
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
         size = self._settings.request_batch_size
@@ -110,6 +122,7 @@ class HttpTeacher:
         try:
             response = self._client.request(method, self._base_url + path, **kwargs)
         except httpx.TimeoutException as exc:
+            self._count("timeouts")
             raise _Retryable(f"timed out after {self._settings.timeout_s} s") from exc
         except httpx.TransportError as exc:
             raise _Retryable(f"connection failed ({type(exc).__name__})") from exc
@@ -132,6 +145,7 @@ class HttpTeacher:
                     raise FsbbtError(f"{what} to {self._base_url} failed {attempt_index + 1} "
                                      f"times (last: {failure}); check the server or raise "
                                      "teacher.retries / teacher.timeout_s") from None
+                self._count("retries")
                 backoff = min(settings.max_backoff_s, BASE_BACKOFF_S * 2 ** attempt_index)
                 wait_s = backoff * (0.5 + self._jitter.random())
                 if failure.wait_s is not None:

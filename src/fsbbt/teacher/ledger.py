@@ -46,6 +46,9 @@ class QueryLedger:
                              "value TEXT NOT NULL)")
             self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, "
                              "probs BLOB NOT NULL)")
+            # lifetime totals of the run directory: retries, timeouts of a remote teacher
+            self._db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, "
+                             "value INTEGER NOT NULL)")
             self._check_owner(teacher_fingerprint, where)
         except sqlite3.DatabaseError as exc:
             raise FsbbtError(f"query ledger {where} is not a usable SQLite file ({exc}); "
@@ -91,6 +94,20 @@ class QueryLedger:
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO answers VALUES (?, ?)", rows)
+
+    def add_counts(self, counts: dict[str, int]) -> None:
+        """Add to the lifetime counters (e.g. a remote teacher's retries) in one transaction."""
+        increments = [(name, int(value)) for name, value in counts.items() if value]
+        if not increments:
+            return
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO "
+                                 "UPDATE SET value = value + excluded.value", increments)
+
+    def counts(self) -> dict[str, int]:
+        """The lifetime counters, every run in this directory added up."""
+        return dict(self._db.execute("SELECT name, value FROM counters").fetchall())
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -97,6 +97,11 @@ class ConvertedTeacher:
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
         return self._convert(self._teacher.predict_proba(images_uint8), len(self.class_names))
 
+    def transport_counts(self) -> dict[str, int]:
+        """The wrapped teacher's retries and timeouts (a remote teacher's), if it counts them."""
+        counts = getattr(self._teacher, "transport_counts", None)
+        return counts() if callable(counts) else {}
+
 
 def with_output(teacher: BlackBoxTeacher, output: str) -> BlackBoxTeacher:
     """``teacher`` as a probability teacher, whatever its declared ``output`` mode."""

@@ -6,18 +6,16 @@ module, and it hands back only a directory that :class:`LocalTeacher` can serve.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from fsbbt.core import distributed, precision, progress
+from fsbbt.config.schema import TeacherConfig
+from fsbbt.core import distributed, progress
 from fsbbt.core.errors import FsbbtError
+from fsbbt.core.identity import identity
 from fsbbt.core.tensors import one_hot
 from fsbbt.data import ImageDataset
-from fsbbt.experiment.config import TeacherConfig
 from fsbbt.models import build_classifier
 from fsbbt.teacher.local import METADATA_FILE, TeacherMetadata, read_metadata, save_teacher
 from fsbbt.train import TrainRecipe, evaluate_classifier, fit_classifier
@@ -34,11 +32,8 @@ def training_identity(settings: TeacherConfig, dataset: ImageDataset) -> str:
     so a teacher is reused only for the same training, whatever the dataset is called."""
     recipe = settings.model_dump(mode="json", include={
         "arch", "epochs", "batch_size", "lr", "seed", "augmentation", "geometry", "lr_schedule"})
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
-    digest.update(precision.mode_for(distributed.current().device).name.encode())
-    digest.update(np.ascontiguousarray(dataset.train_labels).tobytes())
-    digest.update(np.ascontiguousarray(dataset.train_images[::_DATA_SAMPLE_STRIDE]).tobytes())
-    return digest.hexdigest()[:16]
+    return identity("teacher training", recipe=recipe, labels=dataset.train_labels,
+                    images=dataset.train_images[::_DATA_SAMPLE_STRIDE])
 
 
 def teacher_recipe(settings: TeacherConfig, channels: int) -> TrainRecipe:

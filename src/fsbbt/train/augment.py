@@ -8,13 +8,12 @@ numpy Generator so a seed fixes every draw.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-AugmentationMode = Literal["none", "standard", "combination"]
+from fsbbt.config.names import GeometryName
 
 
 @dataclass(frozen=True)
@@ -25,8 +24,6 @@ class GeometricRange:
     shift_fraction: float = 0.1
     horizontal_flip: bool = False
 
-
-GeometryName = Literal["auto", "grey", "cifar"]
 
 GREY_GEOMETRY = GeometricRange(rotation_deg=10.0, shift_fraction=0.1, horizontal_flip=False)
 # method.md: CIFAR shifts ±10 % and flips horizontally, no rotation

@@ -1,12 +1,14 @@
-"""The one training loop for every classifier: teachers, students, all methods.
+"""The one training loop: teachers, students of every method, and FS-BBT's CVAE.
 
-It knows nothing about distillation: it fits a network to (uint8 images, soft
-targets) with soft-target cross-entropy. A hard label is a one-hot target.
+It knows nothing about distillation: it fits a network to (uint8 images, targets) with
+an objective, by default soft-target cross-entropy (a hard label is a one-hot target);
+the CVAE brings its own objective (reconstruction + KL, conditioned on the targets).
+Shuffling, augmentation, precision, DDP, checkpoints and progress are the loop's, so
+every network scales out and resumes the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,18 +19,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fsbbt.config.names import AugmentationName, LrScheduleName
 from fsbbt.core import distributed, precision, progress
+from fsbbt.core.identity import identity
 from fsbbt.core.tensors import uint8_to_float
 from fsbbt.train.augment import (
     GREY_GEOMETRY,
-    AugmentationMode,
     GeometricRange,
     mix_with_random_batch,
     random_affine,
 )
 from fsbbt.train.batch_norm import RunningAverages, measure_statistics
 from fsbbt.train.checkpoint import load_checkpoint, save_checkpoint
-from fsbbt.train.schedule import LrSchedule, LrScheduleName, make_schedule
+from fsbbt.train.schedule import LrSchedule, make_schedule
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class TrainRecipe:
     epochs: int
     batch_size: int
     lr: float = 1e-3
-    augmentation: AugmentationMode = "none"
+    augmentation: AugmentationName = "none"
     geometry: GeometricRange = GREY_GEOMETRY
     mix_alpha: float = 1.0
     lr_schedule: LrScheduleName = "constant"
@@ -70,15 +73,24 @@ def epoch_generators(seed: int, epoch: int) -> tuple[np.random.Generator, np.ran
             np.random.default_rng([seed, epoch, 1, rank]))
 
 
-def _fingerprint(model: nn.Module, n: int, recipe: TrainRecipe, seed: int,
-                 mode: precision.ComputeMode) -> str:
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, precision.ComputeMode, torch.device],
+                     torch.Tensor]
+"""(trained model, batch images, batch targets, compute mode, device) → the batch's loss."""
+
+
+def soft_target_cross_entropy(model: nn.Module, images: torch.Tensor, targets: torch.Tensor,
+                              mode: precision.ComputeMode, device: torch.device) -> torch.Tensor:
+    """A classifier's objective: cross-entropy against soft targets, the loss in float32."""
+    with precision.autocast(mode, device):
+        logits = model(images)
+    return F.cross_entropy(logits.float(), targets)
+
+
+def _fingerprint(model: nn.Module, n: int, recipe: TrainRecipe, seed: int) -> str:
     """What a checkpoint must match to be resumed (another network, recipe or precision
     starts afresh: continuing in another precision would not give the same weights)."""
-    shapes = ";".join(f"{name}:{tuple(t.shape)}" for name, t in model.state_dict().items())
-    network = hashlib.sha256(shapes.encode()).hexdigest()[:12]
-    return (f"n={n} seed={seed} batch={recipe.batch_size} lr={recipe.lr} "
-            f"schedule={recipe.lr_schedule} aug={recipe.augmentation} mix={recipe.mix_alpha} "
-            f"geometry={recipe.geometry} precision={mode.name} network={network}")
+    shapes = {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
+    return identity("training checkpoint", images=n, seed=seed, recipe=recipe, network=shapes)
 
 
 @dataclass
@@ -153,14 +165,10 @@ def epoch_batches(all_images: torch.Tensor, all_targets: torch.Tensor, recipe: T
         yield batch_images, batch_targets
 
 
-def measure_statistics_on_images(model: nn.Module, images_uint8: np.ndarray,
-                                 batch_size: int) -> None:
+def _measure_statistics_on_images(model: nn.Module, images_uint8: np.ndarray,
+                                  batch_size: int) -> None:
     """Set ``model``'s batch-norm statistics to those of ``images_uint8`` as they are (no
-    mixing, no transform), in this process's precision, this rank's share under torchrun.
-
-    What :func:`fit_classifier` does after the last epoch when given ``statistics_images``;
-    public so that a network trained earlier can be given the same statistics afterwards.
-    """
+    mixing, no transform), in this process's precision, this rank's share under torchrun."""
     device = next(model.parameters()).device
     mode = precision.mode_for(device)
     precision.prepare_model(model, mode)
@@ -178,19 +186,34 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
                    evaluate: Callable[[nn.Module], float] | None = None,
                    eval_every: int = 0, checkpoint: Path | None = None,
                    statistics_images: np.ndarray | None = None) -> TrainHistory:
-    """Train ``model`` in place on ``images_uint8`` against soft ``targets`` (rows sum to 1).
+    """Train a classifier in place on ``images_uint8`` against soft ``targets`` (rows sum
+    to 1), then give its batch norms statistics measured for its final weights
+    (:mod:`fsbbt.train.batch_norm`): on ``statistics_images`` as they are when given (a
+    student's few real images, the kind it will classify), else on one more epoch of
+    training-style batches. See :func:`fit_network` for the rest."""
+    return fit_network(model, images_uint8, targets, recipe, seed, soft_target_cross_entropy,
+                       description, evaluate, eval_every, checkpoint,
+                       batch_norm=True, statistics_images=statistics_images)
+
+
+def fit_network(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray,
+                recipe: TrainRecipe, seed: int, objective: Objective,
+                description: str = "train",
+                evaluate: Callable[[nn.Module], float] | None = None,
+                eval_every: int = 0, checkpoint: Path | None = None, *,
+                batch_norm: bool = False,
+                statistics_images: np.ndarray | None = None) -> TrainHistory:
+    """Train ``model`` in place on ``images_uint8`` and ``targets`` to minimise ``objective``.
 
     Adam at ``recipe.lr``, scheduled per epoch by ``recipe.lr_schedule``, in this
     process's precision (:mod:`fsbbt.core.precision`); each epoch is one shuffled pass
     in mini-batches of ``recipe.batch_size`` images in total, split across ranks under
-    torchrun (DDP averages the gradients). ``evaluate`` (e.g. test accuracy) is called on rank 0 every
-    ``eval_every`` epochs and after the last, for the training curves only: the returned
-    model is always the last epoch's, back on the CPU, with batch-norm statistics
-    measured for its final weights (:mod:`fsbbt.train.batch_norm`): on
-    ``statistics_images`` as they are when given (a student's few real images, the kind
-    it will classify), else on one more epoch of training-style batches. With ``checkpoint``,
-    the state is saved there after every epoch and a run finding one continues after its
-    epoch.
+    torchrun (DDP averages the gradients). ``evaluate`` (e.g. test accuracy) is called on
+    rank 0 every ``eval_every`` epochs and after the last, for the training curves only:
+    the returned model is always the last epoch's, back on the CPU. With ``batch_norm``,
+    its batch norms follow the Keras running average during training and are measured
+    afresh after it (see :func:`fit_classifier`). With ``checkpoint``, the state is saved
+    there after every epoch and a run finding one continues after its epoch.
     """
     device = distributed.current().device
     mode = precision.mode_for(device)
@@ -202,12 +225,12 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
     history = TrainHistory()
     state = _TrainingState(model, optimizer, make_schedule(recipe.lr_schedule, recipe.lr),
                            precision.grad_scaler(mode, device), history)
-    fingerprint = _fingerprint(model, n, recipe, seed, mode)
+    fingerprint = _fingerprint(model, n, recipe, seed)
     epochs_done = _resume(checkpoint, fingerprint, recipe.epochs, state)
     steps_per_epoch = len(distributed.rank_batches(np.arange(n), recipe.batch_size))
     started = time.perf_counter()
     seconds_before = history.seconds  # of the processes this run resumes
-    running_averages = RunningAverages(model)
+    running_averages = RunningAverages(model) if batch_norm else None
     trained_model.train()
     with progress.bar(description, recipe.epochs * steps_per_epoch, "step") as train_bar:
         train_bar.advance(epochs_done * steps_per_epoch)
@@ -217,10 +240,9 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
             loss_sum, seen = 0.0, 0
             for batch_images, batch_targets in epoch_batches(all_images, all_targets, recipe,
                                                              seed, epoch, mode):
-                running_averages.before_step()
-                with precision.autocast(mode, device):
-                    logits = trained_model(batch_images)
-                loss = F.cross_entropy(logits.float(), batch_targets)
+                if running_averages is not None:
+                    running_averages.before_step()
+                loss = objective(trained_model, batch_images, batch_targets, mode, device)
                 optimizer.zero_grad(set_to_none=True)
                 state.scaler.scale(loss).backward()
                 state.scaler.step(optimizer)
@@ -243,12 +265,12 @@ def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarr
             train_bar.advance(0, epoch=epoch, loss=history.epoch_loss[-1])
     # The last epoch's weights with batch-norm statistics measured for them (see
     # train/batch_norm.py), then its curve point.
-    if statistics_images is None:
+    if batch_norm and statistics_images is None:
         measure_statistics(model, (images for images, _ in epoch_batches(
             all_images, all_targets, recipe, seed, recipe.epochs + 1, mode)),
             lambda: precision.autocast(mode, device))
-    else:
-        measure_statistics_on_images(model, statistics_images, recipe.batch_size)
+    elif batch_norm:
+        _measure_statistics_on_images(model, statistics_images, recipe.batch_size)
     if evaluate is not None and eval_every and distributed.is_main_process():
         history.eval_epochs.append(recipe.epochs)
         history.eval_accuracy.append(evaluate(model))

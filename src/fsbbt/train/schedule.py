@@ -8,9 +8,9 @@ a resumed run continues with exactly the learning rate an uninterrupted one woul
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
-LrScheduleName = Literal["constant", "cifar100"]
+from fsbbt.config.names import LrScheduleName
 
 
 class ConstantSchedule:

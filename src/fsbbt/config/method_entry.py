@@ -4,7 +4,8 @@ A variant runs a method with some config keys changed, inside the same run as th
 others: same teacher, same ledger, same few-shot draws, so its numbers sit in the same
 results.json and table (``fsbbt[synthesis.budget=4800]/lenet5-half`` is FS-BBT with a
 tenth of the synthetic budget). Only the sections that say how a method trains may
-change; the teacher and the data are the run's.
+change (the student's and the methods' own, as the schema lists them); the teacher and
+the data are the run's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-VARIANT_SECTIONS = ("student", "cvae", "synthesis", "bbkd")
 _ENTRY = re.compile(r"^(?P<method>[A-Za-z0-9_-]+)(?:\[(?P<overrides>.*)\])?/(?P<arch>[A-Za-z0-9_.-]+)$")
 
 
@@ -59,8 +59,12 @@ def _split_top_level(text: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
-def parse_method_entry(entry: str) -> MethodSpec:
-    """Parse one entry; a ValueError says what is wrong with it (pydantic reports it)."""
+def parse_method_entry(entry: str, variant_sections: tuple[str, ...] | None = None) -> MethodSpec:
+    """Parse one entry; a ValueError says what is wrong with it (pydantic reports it).
+
+    ``variant_sections``: the config sections a variant may change; None accepts any
+    (for reading keys back from a results.json, which was checked when it was written).
+    """
     match = _ENTRY.match(entry.strip())
     if match is None:
         raise ValueError(f"method {entry!r} must be written METHOD/STUDENT_ARCH or "
@@ -68,9 +72,10 @@ def parse_method_entry(entry: str) -> MethodSpec:
     overrides = tuple(_split_top_level(match["overrides"] or ""))
     for assignment in overrides:
         dotted = assignment.split("=", 1)[0].strip()
-        if "=" not in assignment or dotted.split(".")[0] not in VARIANT_SECTIONS \
-                or "." not in dotted:
+        section_allowed = variant_sections is None or dotted.split(".")[0] in variant_sections
+        if "=" not in assignment or not section_allowed or "." not in dotted:
+            sections = ", ".join(variant_sections or ("student",))
             raise ValueError(f"variant {assignment!r} in method {entry!r} must be KEY=VALUE with "
-                             f"KEY in one of the sections {', '.join(VARIANT_SECTIONS)}, e.g. "
+                             f"KEY in one of the sections {sections}, e.g. "
                              "synthesis.budget=4800")
     return MethodSpec(match["method"], match["arch"], overrides)

@@ -1,0 +1,75 @@
+"""What a method says about itself, so that nothing else has to keep a list of methods.
+
+The registry, the config schema (each method's own section), the sections a variant may
+change, the stage fingerprints (the sections a method reads), the split of a query
+budget (which sections decide the images a method queries) and the query-efficiency
+figure (the key that sets a method's query count) are all derived from these
+declarations. A new method is one file ending in a :class:`Method` and one line in
+:mod:`fsbbt.methods.registry`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from fsbbt.core.identity import identity
+
+if TYPE_CHECKING:
+    from fsbbt.config.schema import RunConfig
+    from fsbbt.methods.base import MethodContext, MethodOutcome
+
+
+@dataclass(frozen=True)
+class BudgetShare:
+    """How a method's queries beyond the N few images share a run's query budget.
+
+    Entries whose ``sections`` (and, when ``per_student``, student architecture) are
+    equal query the same images and share one part of the budget: FS-BBT and FS-BBT*
+    use one synthetic set, BBKD's choice of images depends on its student.
+    """
+
+    sections: tuple[str, ...]
+    per_student: bool
+    size_key: str
+    """The dotted config key that sets how many images the method queries (a variant
+    changing only this key is a point on the method's accuracy-per-query curve)."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method: its name, its recipe, and what it reads and reports."""
+
+    name: str
+    summary: str
+    run: Callable[[MethodContext, str], MethodOutcome]
+    reads: tuple[str, ...]
+    """Config sections the recipe reads besides the run-wide keys: a finished stage
+    stays valid when only other sections change."""
+    sections: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+    """The config sections this method owns: name → pydantic model with defaults."""
+    budget: BudgetShare | None = None
+    timings: tuple[str, ...] = ()
+    """Parts of its wall time it reports (``MethodOutcome.timings`` keys), each written to
+    results.json as ``<name>_seconds``."""
+    uses_true_labels: bool = False
+    """Trains on the few images' true labels (Student-Alone): impossible on the user's
+    own unlabelled images."""
+
+
+def budget_share_key(method: Method, config: RunConfig, arch: str) -> str | None:
+    """The identity of the images ``method`` queries under ``config`` (None if it queries
+    only the few images): entries with the same key share one budget part and, within a
+    seed, one synthetic set."""
+    if method.budget is None:
+        return None
+    settings = config.model_dump(mode="json")
+    parts = {section: settings[section] for section in method.budget.sections}
+    if method.budget.per_student:
+        parts["arch"] = arch
+    return identity("queried images", method=method.name, precision_matters=False,
+                    settings=json.dumps(parts, sort_keys=True))
