@@ -30,7 +30,6 @@ from fsbbt.core import precision, progress
 from fsbbt.core.tensors import one_hot
 from fsbbt.experiment.config import load_config
 from fsbbt.methods.base import student_recipe
-from fsbbt.methods.fsbbt import cvae_recipe
 from fsbbt.models import build_classifier
 from fsbbt.synth import train_cvae
 from fsbbt.teacher.train_local import teacher_recipe
@@ -96,7 +95,7 @@ def main() -> None:
     cvae = config.cvae
     started = time.perf_counter()
     train_cvae(images[:n], labels[:n], classes,
-               dataclasses.replace(cvae_recipe(config), epochs=1), seed=0)
+               config.cvae.model_copy(update={"epochs": 1}), seed=0)
     add(f"CVAE {cvae.kind} ({n:,} images, batch {cvae.batch_size})",
         time.perf_counter() - started, cvae.epochs)
 

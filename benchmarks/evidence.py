@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from fsbbt.experiment.config import PRESET_DIR, load_config
-from fsbbt.report.results import RESULTS_FILE
 from fsbbt.experiment.runner import run_experiment
 from fsbbt.report.build import build_report
+from fsbbt.report.results import RESULTS_FILE
 
 HERE = Path(__file__).resolve().parent
 STUDENT = "lenet5-half"

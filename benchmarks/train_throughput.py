@@ -28,12 +28,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from fsbbt.config.names import AugmentationName
 from fsbbt.core import precision, progress
 from fsbbt.core.tensors import one_hot
 from fsbbt.models import build_classifier
-from fsbbt.synth import CvaeRecipe, train_cvae
+from fsbbt.synth import CvaeConfig, train_cvae
 from fsbbt.train import TrainRecipe, fit_classifier
-from fsbbt.config.names import AugmentationName
 from fsbbt.train.augment import geometry_for
 
 HERE = Path(__file__).resolve().parent
@@ -75,7 +75,7 @@ def images_per_second(case: Case, mode: str, steps: int) -> float:
     labels = rng.integers(0, 10, count)
     torch.manual_seed(0)
     if case.cvae_kind is not None:
-        recipe = CvaeRecipe(kind=case.cvae_kind, epochs=1, batch_size=case.batch)
+        recipe = CvaeConfig(kind=case.cvae_kind, epochs=1, batch_size=case.batch)
         started = time.perf_counter()
         train_cvae(images, labels, 10, recipe, seed=0)
         return count / (time.perf_counter() - started)

@@ -40,7 +40,7 @@ def distill(out_dir: Path, teacher_epochs: int = 20, student_epochs: int = 30,
     mixup = fsbbt.mixup_from_fewshot(fewshot_images, budget, alpha=1.0, threshold=0.05,
                                      rng=np.random.default_rng([seed, 1]))
     cvae = fsbbt.train_cvae(fewshot_images, fewshot_probs.argmax(axis=1), dataset.num_classes,
-                            fsbbt.CvaeRecipe(epochs=cvae_epochs), seed=seed)
+                            fsbbt.CvaeConfig(epochs=cvae_epochs), seed=seed)
     cvae_images, _ = fsbbt.sample_cvae(cvae, mixup.dropped_count, dataset.num_classes,
                                        "hybrid", np.random.default_rng([seed, 2]))
 

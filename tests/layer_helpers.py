@@ -1,4 +1,4 @@
-"""What a network's layers are, for tests that check architectures against method.md."""
+"""What a network's layers are, for tests that check architectures against docs/method.md."""
 
 from __future__ import annotations
 

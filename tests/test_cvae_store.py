@@ -11,10 +11,20 @@ import pytest
 import torch
 
 from fsbbt.core.errors import FsbbtError
-from fsbbt.synth import CvaeRecipe, cvae_store
-from fsbbt.synth.cvae_store import CVAE_DIR, cvae_file, stored_or_trained_cvae
+from fsbbt.synth import CvaeConfig, SeedImages, cvae_store
+from fsbbt.synth.cvae_store import CVAE_DIR, cvae_file, cvae_identity, stored_or_trained_cvae
 
-RECIPE = CvaeRecipe(kind="mlp", epochs=2, batch_size=32)
+RECIPE = CvaeConfig(kind="mlp", epochs=2, batch_size=32)
+
+
+def _cvae(images, labels, settings: CvaeConfig, seed: int, store: Path | None):
+    """The stored or trained CVAE of these inputs, named by their identity."""
+    key = cvae_identity(images, labels, 10, settings, seed)
+    return stored_or_trained_cvae(SeedImages(images, labels, 10, seed), settings, key, store)
+
+
+def _file(store: Path, images, labels, settings: CvaeConfig, seed: int) -> Path:
+    return cvae_file(store, settings, seed, cvae_identity(images, labels, 10, settings, seed))
 
 
 @pytest.fixture
@@ -39,23 +49,23 @@ def trainings(monkeypatch) -> list[int]:
 
 def test_second_call_reads_the_stored_cvae(tmp_path: Path, few, trainings) -> None:
     images, labels = few
-    first = stored_or_trained_cvae(images, labels, 10, RECIPE, 1, tmp_path)
-    second = stored_or_trained_cvae(images, labels, 10, RECIPE, 1, tmp_path)
+    first = _cvae(images, labels, RECIPE, 1, tmp_path)
+    second = _cvae(images, labels, RECIPE, 1, tmp_path)
     assert trainings == [1]
     assert not second.training
     for key, tensor in first.state_dict().items():
         assert torch.equal(second.state_dict()[key], tensor), key
     assert [path.name for path in tmp_path.iterdir()] == [
-        cvae_file(tmp_path, images, labels, 10, RECIPE, 1).name]
+        _file(tmp_path, images, labels, RECIPE, 1).name]
 
 
 def test_other_inputs_train_a_cvae_of_their_own(tmp_path: Path, few, trainings) -> None:
     images, labels = few
-    stored_or_trained_cvae(images, labels, 10, RECIPE, 1, tmp_path)
+    _cvae(images, labels, RECIPE, 1, tmp_path)
     other_teacher = (labels + 1) % 10
-    stored_or_trained_cvae(images, other_teacher, 10, RECIPE, 1, tmp_path)
-    stored_or_trained_cvae(images, labels, 10, RECIPE, 2, tmp_path)
-    stored_or_trained_cvae(images, labels, 10, CvaeRecipe(kind="mlp", epochs=3, batch_size=32),
+    _cvae(images, other_teacher, RECIPE, 1, tmp_path)
+    _cvae(images, labels, RECIPE, 2, tmp_path)
+    _cvae(images, labels, CvaeConfig(kind="mlp", epochs=3, batch_size=32),
                            1, tmp_path)
     assert trainings == [1, 1, 2, 1]
     assert len(list(tmp_path.glob("*.pt"))) == 4
@@ -63,16 +73,16 @@ def test_other_inputs_train_a_cvae_of_their_own(tmp_path: Path, few, trainings) 
 
 def test_without_a_store_nothing_is_written(tmp_path: Path, few, trainings) -> None:
     images, labels = few
-    stored_or_trained_cvae(images, labels, 10, RECIPE, 1, None)
-    stored_or_trained_cvae(images, labels, 10, RECIPE, 1, None)
+    _cvae(images, labels, RECIPE, 1, None)
+    _cvae(images, labels, RECIPE, 1, None)
     assert trainings == [1, 1]
 
 
 def test_unreadable_stored_cvae_is_a_one_line_error(tmp_path: Path, few) -> None:
     images, labels = few
-    cvae_file(tmp_path, images, labels, 10, RECIPE, 1).write_bytes(b"not a state dict")
+    _file(tmp_path, images, labels, RECIPE, 1).write_bytes(b"not a state dict")
     with pytest.raises(FsbbtError, match="delete it and the CVAE is trained again"):
-        stored_or_trained_cvae(images, labels, 10, RECIPE, 1, tmp_path)
+        _cvae(images, labels, RECIPE, 1, tmp_path)
 
 
 def test_resumed_run_reuses_the_seeds_cvae(run_cli, tmp_path: Path) -> None:

@@ -60,7 +60,9 @@ def test_oracle_sends_each_distinct_image_once_across_oracles(tmp_path: Path) ->
 
     again = QueryOracle(CountingTeacher(), 16, QueryLedger(tmp_path / "l.sqlite", "t", 10))
     assert np.array_equal(again.query(images), probs[:40])
-    assert again.usage() == {"sent": 0, "from_ledger": 40, "budget": None}
+    usage = again.usage()
+    assert (usage["sent"], usage["from_ledger"], usage["budget"]) == (0, 40, None)
+    assert usage["paid_in_all"] == 40  # the lifetime count: what the first oracle paid
 
 
 def test_budget_is_a_hard_cap_checked_before_sending(tmp_path: Path) -> None:

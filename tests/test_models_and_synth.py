@@ -1,4 +1,4 @@
-"""Networks as method.md specifies them, and the synthesis rules of FS-BBT."""
+"""Networks as docs/method.md specifies them, and the synthesis rules of FS-BBT."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from layer_helpers import conv_filters, dense_widths
 
 from fsbbt.core.errors import FsbbtError
 from fsbbt.models import build_classifier, build_cvae
-from fsbbt.synth import CvaeRecipe, mixup_from_fewshot, sample_cvae, train_cvae
+from fsbbt.synth import CvaeConfig, mixup_from_fewshot, sample_cvae, train_cvae
 from fsbbt.synth.cvae import balanced_conditions, draw_latents
 
 
@@ -86,7 +86,7 @@ def test_cvae_trains_and_samples_uint8_of_the_right_shape() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (64, 1, 28, 28), dtype=np.uint8)
     labels = np.arange(64) % 10
-    cvae = train_cvae(images, labels, 10, CvaeRecipe(epochs=2, batch_size=32), seed=0)
+    cvae = train_cvae(images, labels, 10, CvaeConfig(epochs=2, batch_size=32), seed=0)
     samples, classes = sample_cvae(cvae, 25, 10, "hybrid", np.random.default_rng(0))
     assert samples.shape == (25, 1, 28, 28) and samples.dtype == np.uint8
     assert np.bincount(classes, minlength=10).min() >= 2

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from fsbbt.train import TrainRecipe, fit_classifier
+from fsbbt.train import TrainRecipe, fit_classifier, loop
 from fsbbt.train.checkpoint import load_checkpoint
 
 EPOCHS = 10
@@ -113,7 +113,8 @@ def test_checkpoint_of_another_recipe_is_not_resumed(tmp_path: Path) -> None:
     history = fit_classifier(net, images, targets, TrainRecipe(epochs=2, batch_size=8, lr=0.1),
                              seed=1, checkpoint=checkpoint)
     assert len(history.epoch_loss) == 2 and history.images_per_second > 0
-    assert load_checkpoint(checkpoint)["fingerprint"].startswith("n=8 seed=1 batch=8")
+    second_recipe = TrainRecipe(epochs=2, batch_size=8, lr=0.1)
+    assert load_checkpoint(checkpoint)["fingerprint"] == loop._fingerprint(net, 8, second_recipe, 1)
 
 
 def test_unreadable_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
@@ -140,7 +141,6 @@ def test_interrupted_teacher_training_resumes(tmp_path: Path, monkeypatch) -> No
     from fsbbt.data import load_dataset
     from fsbbt.experiment.config import TeacherConfig
     from fsbbt.teacher import local, train_local
-    from fsbbt.train import loop
 
     digits = load_dataset("digits")
     settings = TeacherConfig(arch="lenet5-half", epochs=3, batch_size=128)

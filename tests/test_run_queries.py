@@ -22,7 +22,10 @@ def test_second_run_into_the_same_out_sends_nothing(tmp_path: Path) -> None:
     second = run_experiment(config, tmp_path)
     # every stage finished the first time, so the second run reads them back and asks nothing
     assert first["queries"]["sent"] > 0
-    assert second["queries"] == {"sent": 0, "from_ledger": 0, "budget": None}
+    queries = second["queries"]
+    assert (queries["sent"], queries["from_ledger"], queries["budget"]) == (0, 0, None)
+    # what the run directory has paid for in all is still the first run's
+    assert queries["paid_in_all"] == first["queries"]["paid_in_all"] == first["queries"]["sent"]
     # with the finished stages gone the methods train again, and every answer the first run
     # got (sent, or reused across methods) now comes from the ledger
     shutil.rmtree(tmp_path / STAGES_DIR)

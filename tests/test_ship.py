@@ -62,7 +62,7 @@ def test_export_round_trip_within_parity_bound(run_dir: Path, tmp_path: Path,
     out = tmp_path / f"student.{export_format}"
     report = export_student(run_dir, export_format, out)  # type: ignore[arg-type]
     assert report.student.name == "fsbbt__lenet5-half__seed1.pt"
-    assert report.images_checked == 450 and report.dataset == "digits"
+    assert report.images_checked == 450 and report.checked_on == "digits test images"
     assert 0 <= report.max_abs_difference <= PARITY_BOUND
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no partial file left
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fsbbt.experiment.config import load_config
 from fsbbt.experiment.seed_run import plan_methods
 from fsbbt.experiment.stages import config_fingerprint
+from fsbbt.methods import METHODS
 
 
 def _fingerprints(*overrides: str) -> dict[str, str]:
     config = load_config("digits", list(overrides))
-    return {method: config_fingerprint(config, method)
+    return {method: config_fingerprint(config, METHODS[method])
             for method in ("student-alone", "standard-kd", "fsbbt", "bbkd")}
 
 
@@ -68,5 +69,5 @@ def test_each_distinct_synthetic_set_takes_a_part_of_the_budget() -> None:
     assert parts("bbkd/lenet5-half", "bbkd/lenet5") == {2}
     assert parts("fsbbt/lenet5-half", "fsbbt[synthesis.budget=4800]/lenet5-half") == {2}
     config = load_config("digits", ["query_budget=100000"])
-    assert (config_fingerprint(config, "fsbbt", budget_parts=2)
-            != config_fingerprint(config, "fsbbt", budget_parts=1))
+    assert (config_fingerprint(config, METHODS["fsbbt"], budget_parts=2)
+            != config_fingerprint(config, METHODS["fsbbt"], budget_parts=1))

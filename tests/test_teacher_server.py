@@ -118,8 +118,14 @@ def test_pipeline_through_a_flaky_server_equals_a_healthy_one(tmp_path: Path) ->
             results[name] = run_experiment(config, tmp_path / name)
     for key, summary in results["healthy"]["methods"].items():
         assert results["flaky"]["methods"][key]["accuracy"] == summary["accuracy"]
-    assert results["flaky"]["queries"] == results["healthy"]["queries"]
+    paid = ("sent", "from_ledger", "budget", "paid_in_all")
+    flaky, healthy = results["flaky"]["queries"], results["healthy"]["queries"]
+    assert {k: flaky[k] for k in paid} == {k: healthy[k] for k in paid}
     assert injected["500"] > 0 and injected["delay"] > 0
+    # every failure is retried and counted, now and in the run directory's lifetime
+    assert healthy["retries"] == healthy["timeouts"] == 0
+    assert flaky["timeouts"] >= injected["delay"]
+    assert flaky["retries"] == injected["500"] + flaky["timeouts"] == flaky["retries_in_all"]
 
 
 def _bad_server(kind: str) -> FastAPI:

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from teacher_helpers import FixedTeacher, fast_run_overrides, linear_teacher_tree
 
+from fsbbt.config.method_entry import parse_method_entry
 from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.config import config_with_overrides, load_config
-from fsbbt.experiment.method_spec import parse_method_entry
 from fsbbt.experiment.runner import run_experiment
 from fsbbt.experiment.stages import STAGES_DIR
 from fsbbt.methods import FewShotSet, MethodContext
-from fsbbt.methods.fsbbt import build_synthetic_set
+from fsbbt.methods.fsbbt import synthesis_sources
+from fsbbt.synth.synthetic_set import build_synthetic_set
 from fsbbt.teacher import QueryOracle
 from fsbbt.teacher.blackbox import image_keys
 
@@ -56,7 +57,8 @@ def _synthetic_kinds(*overrides: str) -> tuple[dict[str, int], np.ndarray]:
     oracle = QueryOracle(FixedTeacher())
     context = MethodContext(config, 1, FewShotSet(images, np.zeros(FEW, np.int64)), oracle,
                             test_accuracy=lambda model: 0.0)
-    synthetic = build_synthetic_set(context)
+    synthetic = build_synthetic_set(images, oracle, synthesis_sources(context),
+                                    config.synthesis.budget, 1)
     kinds, counts = np.unique(synthetic.kind_of_image, return_counts=True)
     counted = dict(zip(kinds.tolist(), counts.tolist(), strict=True))
     # every distinct image was labelled (an undertrained CVAE decodes some twice)

@@ -23,7 +23,7 @@ import torch
 from fsbbt.config.schema import RunConfig
 from fsbbt.core import precision, progress
 from fsbbt.experiment.config import ExperimentConfig
-from fsbbt.experiment.runner import data_and_teacher
+from fsbbt.experiment.inputs import data_and_teacher
 from fsbbt.experiment.seed_run import Samples, plan_methods, run_seed
 from fsbbt.report.results import StageResult
 from fsbbt.teacher import QueryOracle
@@ -52,9 +52,9 @@ def _seed_worker(config_tree: dict[str, Any], out_dir: str, seed: int, threads: 
                                             config.query_budget)
     try:
         outcome = run_seed(plan_methods(config), dataset, oracle, seed, run_dir)
+        return outcome, oracle.usage()
     finally:
         oracle.ledger.close()
-    return outcome, oracle.usage()
 
 
 def run_seeds_in_processes(config: RunConfig, out_dir: Path, jobs: int

@@ -18,8 +18,7 @@ import torch
 from fsbbt.config.schema import USER_IMAGES, RunConfig
 from fsbbt.core import distributed, precision
 from fsbbt.core.errors import FsbbtError
-from fsbbt.data import ImageDataset, load_dataset
-from fsbbt.data.folder import load_user_images
+from fsbbt.experiment.inputs import data_and_teacher
 from fsbbt.experiment.seed_run import plan_methods, run_seed
 from fsbbt.report.figures import (
     QUERY_EFFICIENCY_FILE,
@@ -29,26 +28,9 @@ from fsbbt.report.figures import (
 )
 from fsbbt.report.results import RESULTS_FILE, MethodRecord, write_json_atomically
 from fsbbt.teacher import LocalTeacher, QueryOracle
-from fsbbt.teacher.blackbox import BlackBoxTeacher
-from fsbbt.teacher.factory import build_teacher
 from fsbbt.teacher.rank_zero import RankZeroOracle
 
-__all__ = ["RESULTS_FILE", "data_and_teacher", "run_experiment"]
-
-
-def data_and_teacher(config: RunConfig, out_dir: Path) -> tuple[ImageDataset, BlackBoxTeacher]:
-    """The run's dataset and teacher. A built-in dataset comes first and the teacher must
-    fit it (or is trained on it); the user's own images are read at the shape the teacher
-    says it takes."""
-    if config.dataset == USER_IMAGES:
-        teacher = build_teacher(config.teacher)
-        assert config.data_dir is not None  # the schema requires it for USER_IMAGES
-        dataset = load_user_images(config.data_dir, tuple(teacher.input_shape),
-                                   tuple(teacher.class_names), config.test_data_dir)
-        return dataset, teacher
-    dataset = load_dataset(config.dataset, config.data_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return dataset, build_teacher(config.teacher, dataset, out_dir)
+__all__ = ["RESULTS_FILE", "run_experiment"]
 
 
 def _teacher_summary(teacher: object, config: RunConfig) -> dict[str, Any]:

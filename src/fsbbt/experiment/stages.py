@@ -47,7 +47,8 @@ def config_fingerprint(config: RunConfig, method: Method, budget_parts: int = 1)
     relevant["n_fewshot"] = config.n_fewshot
     if method.budget is not None and config.query_budget is not None:
         relevant["query_budget"] = [config.query_budget, len(config.seeds), budget_parts]
-    return identity("finished stage", method=method.name, settings=relevant)
+    return identity("finished stage", requested_precision=config.precision, method=method.name,
+                    settings=relevant)
 
 
 class Stage:

@@ -61,6 +61,48 @@ class Method:
     own unlabelled images."""
 
 
+RUN_SECTIONS = ("teacher", "student")
+"""Sections every run has (:mod:`fsbbt.config.schema`); methods may read them."""
+
+
+def declaration_problems(method: Method, owned: Mapping[str, type[BaseModel]]) -> list[str]:
+    """What is missing or inconsistent in ``method``'s declaration, given every section
+    the registered methods own (empty when it is complete)."""
+    problems = []
+    known = {*RUN_SECTIONS, *owned}
+    if not method.name or not method.summary:
+        problems.append("needs a name and a one-line summary")
+    if not callable(method.run):
+        problems.append("run must be the recipe run(context, arch) -> MethodOutcome")
+    if not method.reads:
+        problems.append("reads must list the config sections its recipe reads")
+    for section in method.reads:
+        if section not in known:
+            problems.append(f"reads section {section!r}, which no method declares")
+    for section, model in method.sections.items():
+        if section not in method.reads:
+            problems.append(f"owns section {section!r} but does not list it in reads")
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            problems.append(f"section {section!r} must be a pydantic model")
+            continue
+        try:
+            model()
+        except ValueError as exc:
+            problems.append(f"section {section!r} must have a default for every key ({exc})")
+    if method.budget is not None:
+        for section in method.budget.sections:
+            if section not in known:
+                problems.append(f"budget depends on section {section!r}, which no method declares")
+        section, _, key = method.budget.size_key.partition(".")
+        model = owned.get(section)
+        if model is None or key not in model.model_fields:
+            problems.append(f"budget.size_key {method.budget.size_key!r} is not a config key")
+    for name in method.timings:
+        if not name.isidentifier():
+            problems.append(f"timing {name!r} must be a plain name (it becomes {name}_seconds)")
+    return problems
+
+
 def budget_share_key(method: Method, config: RunConfig, arch: str) -> str | None:
     """The identity of the images ``method`` queries under ``config`` (None if it queries
     only the few images): entries with the same key share one budget part and, within a

@@ -26,7 +26,7 @@ class GeometricRange:
 
 
 GREY_GEOMETRY = GeometricRange(rotation_deg=10.0, shift_fraction=0.1, horizontal_flip=False)
-# method.md: CIFAR shifts ±10 % and flips horizontally, no rotation
+# docs/method.md: CIFAR shifts ±10 % and flips horizontally, no rotation
 CIFAR_GEOMETRY = GeometricRange(rotation_deg=0.0, shift_fraction=0.1, horizontal_flip=True)
 
 

@@ -33,12 +33,12 @@ class ConstantSchedule:
 
 
 class Cifar100Schedule:
-    """CIFAR-100 (method.md): ×0.1 after epoch 80, ×0.01 after 120, ×0.001 after 160,
+    """CIFAR-100 (docs/method.md): ×0.1 after epoch 80, ×0.01 after 120, ×0.001 after 160,
     ×0.0005 after 180, and a further ×√0.1 each time the training loss has not improved
     (by more than ``min_delta``) for ``patience`` epochs; never below ``floor``.
 
     These are the step schedule and ReduceLROnPlateau settings of the Keras CIFAR ResNet
-    example. The plateau cuts accumulate on top of the steps, as method.md describes
+    example. The plateau cuts accumulate on top of the steps, as docs/method.md describes
     (in Keras the step callback would overwrite them at the next epoch).
     """
 
