@@ -32,8 +32,11 @@ from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
-LAYOUTS = [("1 process x 1 thread", 1, 1), ("1 process x 2 threads", 1, 2),
-           ("2 processes x 1 thread (DDP)", 2, 1)]
+LAYOUTS = [
+    ("1 process x 1 thread", 1, 1),
+    ("1 process x 2 threads", 1, 2),
+    ("2 processes x 1 thread (DDP)", 2, 1),
+]
 
 
 def worker(report: Path, images: int, epochs: int) -> None:
@@ -51,20 +54,41 @@ def worker(report: Path, images: int, epochs: int) -> None:
     recipe = TrainRecipe(epochs=epochs, batch_size=64, augmentation="combination")
     history = fit_classifier(model, train_images, targets, recipe, seed=1)
     if distributed.is_main_process():
-        report.write_text(json.dumps({"images_per_second": history.images_per_second,
-                                      "seconds": history.seconds,
-                                      "processes": distributed.current().world_size}))
+        report.write_text(
+            json.dumps(
+                {
+                    "images_per_second": history.images_per_second,
+                    "seconds": history.seconds,
+                    "processes": distributed.current().world_size,
+                }
+            )
+        )
     distributed.shutdown_distributed()
 
 
 def measure(processes: int, threads: int, images: int, epochs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "report.json"
-        script = [str(Path(__file__).resolve()), "--worker", str(report),
-                  "--images", str(images), "--epochs", str(epochs)]
-        launcher = [sys.executable] if processes == 1 else [
-            sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={processes}"]
+        script = [
+            str(Path(__file__).resolve()),
+            "--worker",
+            str(report),
+            "--images",
+            str(images),
+            "--epochs",
+            str(epochs),
+        ]
+        launcher = (
+            [sys.executable]
+            if processes == 1
+            else [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc_per_node={processes}",
+            ]
+        )
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         subprocess.run([*launcher, *script], check=True, env=env)
         return json.loads(report.read_text())
@@ -83,21 +107,33 @@ def main() -> None:
 
     rows = []
     for label, processes, threads in LAYOUTS:
-        runs = [measure(processes, threads, args.images, args.epochs)
-                for _ in range(args.repeats)]
+        runs = [measure(processes, threads, args.images, args.epochs) for _ in range(args.repeats)]
         rates = [run["images_per_second"] for run in runs]
-        rows.append({"layout": label, "processes": processes, "threads_per_process": threads,
-                     "images_per_second": rates, "best_images_per_second": max(rates)})
+        rows.append(
+            {
+                "layout": label,
+                "processes": processes,
+                "threads_per_process": threads,
+                "images_per_second": rates,
+                "best_images_per_second": max(rates),
+            }
+        )
     baseline = rows[0]["best_images_per_second"]
     for row in rows:
         row["speedup_vs_1x1"] = round(row["best_images_per_second"] / baseline, 3)
 
     payload = {
         "benchmark": "student training throughput, lenet5, batch 64, combination augmentation",
-        "images": args.images, "epochs": args.epochs, "repeats": args.repeats,
+        "images": args.images,
+        "epochs": args.epochs,
+        "repeats": args.repeats,
         "rows": rows,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "load_average_1min_after": os.getloadavg()[0], "torch": torch.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_1min_after": os.getloadavg()[0],
+            "torch": torch.__version__,
+        },
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out = HERE / "results" / "ddp_throughput.json"
@@ -108,12 +144,10 @@ def main() -> None:
     for column in ("layout", "images/s (best)", "speed-up vs 1x1"):
         table.add_column(column, justify="left" if column == "layout" else "right")
     for row in rows:
-        table.add_row(row["layout"], f"{row['best_images_per_second']:,.0f}",
-                      f"{row['speedup_vs_1x1']:.2f}x")
+        table.add_row(row["layout"], f"{row['best_images_per_second']:,.0f}", f"{row['speedup_vs_1x1']:.2f}x")
     Console().print(table)
     load = payload["machine"]["load_average_1min_after"]
-    print(f"load average (1 min) after the runs: {load:.1f} on {os.cpu_count()} CPUs; "
-          f"results: {out}")
+    print(f"load average (1 min) after the runs: {load:.1f} on {os.cpu_count()} CPUs; results: {out}")
 
 
 if __name__ == "__main__":

@@ -29,56 +29,79 @@ HERE = Path(__file__).resolve().parent
 def comparison_rows(results: dict) -> list[dict]:
     """One row per method (and the teacher): ours (mean ± std over seeds) beside the paper."""
     dataset = results["dataset"]
-    rows = [{"method": f"teacher/{results['teacher']['arch']}",
-             "ours_mean": 100 * results["teacher"]["test_accuracy"], "ours_std": 0.0,
-             "paper": paper_accuracy(dataset, "teacher"), "seconds_per_seed": None,
-             "teacher_queries": None, "macro_f1_mean": None}]
+    rows = [
+        {
+            "method": f"teacher/{results['teacher']['arch']}",
+            "ours_mean": 100 * results["teacher"]["test_accuracy"],
+            "ours_std": 0.0,
+            "paper": paper_accuracy(dataset, "teacher"),
+            "seconds_per_seed": None,
+            "teacher_queries": None,
+            "macro_f1_mean": None,
+        }
+    ]
     for key, summary in results["methods"].items():
-        rows.append({
-            "method": key,
-            "ours_mean": 100 * summary["accuracy_mean"],
-            "ours_std": 100 * summary["accuracy_std"],
-            "ours_per_seed": [round(100 * a, 2) for a in summary["accuracy"]],
-            "paper": paper_accuracy(dataset, key),
-            "macro_f1_mean": 100 * summary["macro_f1_mean"],
-            "teacher_queries": summary["teacher_queries"],
-            "seconds_per_seed": sum(summary["seconds"]) / len(summary["seconds"]),
-        })
+        rows.append(
+            {
+                "method": key,
+                "ours_mean": 100 * summary["accuracy_mean"],
+                "ours_std": 100 * summary["accuracy_std"],
+                "ours_per_seed": [round(100 * a, 2) for a in summary["accuracy"]],
+                "paper": paper_accuracy(dataset, key),
+                "macro_f1_mean": 100 * summary["macro_f1_mean"],
+                "teacher_queries": summary["teacher_queries"],
+                "seconds_per_seed": sum(summary["seconds"]) / len(summary["seconds"]),
+            }
+        )
     return rows
 
 
 def print_comparison(results: dict, rows: list[dict]) -> None:
-    table = Table(title=f"{results['dataset']}, N = {results['n_fewshot']}, "
-                        f"seeds {results['seeds']}: ours vs the paper (top-1 %)")
+    table = Table(
+        title=f"{results['dataset']}, N = {results['n_fewshot']}, "
+        f"seeds {results['seeds']}: ours vs the paper (top-1 %)"
+    )
     for header in ("method", "ours", "paper", "Δ", "macro-F1", "queries", "s/seed"):
-        table.add_column(header, justify="left" if header == "method" else "right",
-                         no_wrap=True)
+        table.add_column(header, justify="left" if header == "method" else "right", no_wrap=True)
     for row in rows:
         delta = "" if row["paper"] is None else f"{row['ours_mean'] - row['paper']:+.2f}"
         table.add_row(
-            row["method"], f"{row['ours_mean']:.2f} ± {row['ours_std']:.2f}",
-            "—" if row["paper"] is None else f"{row['paper']:.2f}", delta,
+            row["method"],
+            f"{row['ours_mean']:.2f} ± {row['ours_std']:.2f}",
+            "—" if row["paper"] is None else f"{row['paper']:.2f}",
+            delta,
             "" if row["macro_f1_mean"] is None else f"{row['macro_f1_mean']:.2f}",
             "" if row["teacher_queries"] is None else f"{row['teacher_queries']:,}",
-            "" if row["seconds_per_seed"] is None else f"{row['seconds_per_seed']:.0f}")
+            "" if row["seconds_per_seed"] is None else f"{row['seconds_per_seed']:.0f}",
+        )
     Console(width=120).print(table)
 
 
 def stage_times(results: dict) -> list[dict]:
     """Wall seconds per stage (per seed, averaged over seeds), as the run measured them."""
+
     def mean(values: list[float] | None) -> float | None:
         return round(sum(values) / len(values), 1) if values else None
 
-    rows = [{"stage": f"teacher {results['teacher']['arch']} training",
-             "seconds": results["teacher"].get("train_seconds")}]
+    rows = [
+        {
+            "stage": f"teacher {results['teacher']['arch']} training",
+            "seconds": results["teacher"].get("train_seconds"),
+        }
+    ]
     synthesis_done = False
     for key, summary in results["methods"].items():
         if summary.get("synthesis_seconds") and not synthesis_done:
             # built once per seed and shared by every FS-BBT student
-            rows.append({"stage": "FS-BBT synthesis (queries, MixUp, CVAE)",
-                         "seconds": mean(summary["synthesis_seconds"])})
-            rows.append({"stage": "  of which CVAE training + sampling",
-                         "seconds": mean(summary.get("cvae_seconds"))})
+            rows.append(
+                {
+                    "stage": "FS-BBT synthesis (queries, MixUp, CVAE)",
+                    "seconds": mean(summary["synthesis_seconds"]),
+                }
+            )
+            rows.append(
+                {"stage": "  of which CVAE training + sampling", "seconds": mean(summary.get("cvae_seconds"))}
+            )
             synthesis_done = True
         rows.append({"stage": f"{key} student training", "seconds": mean(summary.get("train_seconds"))})
     return rows
@@ -98,12 +121,17 @@ def main() -> None:
     parser.add_argument("config")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder with the dataset (pickles, archive or image-folder tree)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder with the dataset (pickles, archive or image-folder tree)",
+    )
     parser.add_argument("--precision", default=None, help="auto, fp32, bf16 or fp16")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument("--from-results", action="store_true",
-                        help="read --out/results.json instead of training")
+    parser.add_argument(
+        "--from-results", action="store_true", help="read --out/results.json instead of training"
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -120,11 +148,15 @@ def main() -> None:
     print_comparison(results, rows)
     times = stage_times(results)
     print_stage_times(times)
-    summary = {"dataset": results["dataset"], "seeds": results["seeds"], "rows": rows,
-               "stage_seconds": times,
-               "wall_seconds": round(time.perf_counter() - started, 1),
-               "machine": results.get("machine", {"platform": platform.platform()}),
-               "finished_at": results.get("finished_at")}
+    summary = {
+        "dataset": results["dataset"],
+        "seeds": results["seeds"],
+        "rows": rows,
+        "stage_seconds": times,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "machine": results.get("machine", {"platform": platform.platform()}),
+        "finished_at": results.get("finished_at"),
+    }
     target = HERE / "results" / f"reproduce-{results['dataset']}.json"
     target.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"summary written to {target}")

@@ -58,8 +58,12 @@ def _images(count: int, shape: tuple[int, int, int], seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (count, *shape), dtype=np.uint8)
 
 
-def _rate(run: Callable[[np.ndarray], object], images: np.ndarray, repeats: int,
-          fresh: Callable[[int], np.ndarray] | None = None) -> float:
+def _rate(
+    run: Callable[[np.ndarray], object],
+    images: np.ndarray,
+    repeats: int,
+    fresh: Callable[[int], np.ndarray] | None = None,
+) -> float:
     """Median images/s over ``repeats`` passes (``fresh`` gives unseen images per pass)."""
     run(images[:BATCH])  # warm-up: first-call allocations, connection set-up
     rates = []
@@ -74,7 +78,8 @@ def _rate(run: Callable[[np.ndarray], object], images: np.ndarray, repeats: int,
 def _in_batches(predict: Callable[[np.ndarray], object]) -> Callable[[np.ndarray], None]:
     def run(images: np.ndarray) -> None:
         for start in range(0, len(images), BATCH):
-            predict(images[start:start + BATCH])
+            predict(images[start : start + BATCH])
+
     return run
 
 
@@ -86,8 +91,11 @@ def _free_port() -> int:
 
 def _start_server(teacher_dir: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    server = subprocess.Popen([sys.executable, "-m", "fsbbt", "teacher", "serve", str(teacher_dir),
-                               "--port", str(port)], stderr=subprocess.DEVNULL, env=env)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fsbbt", "teacher", "serve", str(teacher_dir), "--port", str(port)],
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -99,8 +107,9 @@ def _start_server(teacher_dir: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("teacher server did not start")
 
 
-def measure(shape_name: str, shape: tuple[int, int, int], count: int, repeats: int,
-            workdir: Path) -> dict[str, float]:
+def measure(
+    shape_name: str, shape: tuple[int, int, int], count: int, repeats: int, workdir: Path
+) -> dict[str, float]:
     teacher_dir = _save_random_teacher(shape, workdir / shape_name)
     teacher = LocalTeacher(teacher_dir)
     images = _images(count, shape, seed=0)
@@ -108,19 +117,27 @@ def measure(shape_name: str, shape: tuple[int, int, int], count: int, repeats: i
 
     ledger = QueryLedger(workdir / f"{shape_name}-ledger.sqlite", teacher.fingerprint, 10)
     oracle = QueryOracle(teacher, BATCH, ledger)
-    rates["ledger"] = _rate(oracle.query, images, repeats,
-                            fresh=lambda repeat: _images(count, shape, seed=100 + repeat))
+    rates["ledger"] = _rate(
+        oracle.query, images, repeats, fresh=lambda repeat: _images(count, shape, seed=100 + repeat)
+    )
 
     port = _free_port()
     server = _start_server(teacher_dir, port)
     try:
         for concurrency in (1, 2):
-            client = HttpTeacher(HttpSettings(
-                url=f"http://127.0.0.1:{port}", headers={}, token_env=None,
-                request_batch_size=BATCH, concurrency=concurrency, timeout_s=60, retries=2,
-                max_backoff_s=1.0))
-            run = (_in_batches(client.predict_proba) if concurrency == 1
-                   else client.predict_proba)
+            client = HttpTeacher(
+                HttpSettings(
+                    url=f"http://127.0.0.1:{port}",
+                    headers={},
+                    token_env=None,
+                    request_batch_size=BATCH,
+                    concurrency=concurrency,
+                    timeout_s=60,
+                    retries=2,
+                    max_backoff_s=1.0,
+                )
+            )
+            run = _in_batches(client.predict_proba) if concurrency == 1 else client.predict_proba
             rates[f"http c={concurrency}"] = _rate(run, images, repeats)
     finally:
         server.terminate()
@@ -132,9 +149,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=BATCH * 40, help="images per pass")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads in this process and in the server (on a loaded "
-                             "machine more threads than free cores slow torch down badly)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads in this process and in the server (on a loaded "
+        "machine more threads than free cores slow torch down badly)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     progress.set_quiet(True)
@@ -142,10 +163,10 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as workdir:
         for shape_name, shape in SHAPES.items():
-            rows[shape_name] = measure(shape_name, shape, args.images, args.repeats,
-                                       Path(workdir))
-    table = Table(title=f"teacher throughput, images/s (batch {BATCH}, median of "
-                        f"{args.repeats} × {args.images} images)")
+            rows[shape_name] = measure(shape_name, shape, args.images, args.repeats, Path(workdir))
+    table = Table(
+        title=f"teacher throughput, images/s (batch {BATCH}, median of {args.repeats} × {args.images} images)"
+    )
     columns = list(next(iter(rows.values())))
     table.add_column("input")
     for column in columns:
@@ -153,15 +174,24 @@ def main() -> None:
     table.add_column("best http / in-process", justify="right")
     for shape_name, rates in rows.items():
         best_http = max(v for k, v in rates.items() if k.startswith("http"))
-        table.add_row(shape_name, *(f"{rates[c]:,.0f}" for c in columns),
-                      f"{best_http / rates['in-process']:.2f}")
+        table.add_row(
+            shape_name, *(f"{rates[c]:,.0f}" for c in columns), f"{best_http / rates['in-process']:.2f}"
+        )
     Console(width=120).print(table)
-    summary = {"batch": BATCH, "images_per_pass": args.images, "repeats": args.repeats,
-               "images_per_second": rows,
-               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                           "torch": torch.__version__, "threads": torch.get_num_threads(),
-                           "load_average": os.getloadavg()},
-               "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    summary = {
+        "batch": BATCH,
+        "images_per_pass": args.images,
+        "repeats": args.repeats,
+        "images_per_second": rows,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "load_average": os.getloadavg(),
+        },
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     target = HERE / "results" / "teacher_throughput.json"
     target.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"written to {target}")

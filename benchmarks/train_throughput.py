@@ -52,17 +52,17 @@ class Case:
 
 
 CASES = (
-    Case("alexnet", (3, 32, 32), 512, "standard"),          # CIFAR-10 teacher
-    Case("alexnet-half", (3, 32, 32), 512, "standard"),     # the brief's reference numbers
+    Case("alexnet", (3, 32, 32), 512, "standard"),  # CIFAR-10 teacher
+    Case("alexnet-half", (3, 32, 32), 512, "standard"),  # the brief's reference numbers
     Case("alexnet-half", (3, 32, 32), 128, "combination"),  # CIFAR-10 student
-    Case("alexnet", (3, 32, 32), 128, "combination"),       # CIFAR-10 FS-BBT*
-    Case("resnet32", (3, 32, 32), 32, "standard"),          # CIFAR-100 teacher
-    Case("resnet20", (3, 32, 32), 16, "standard"),          # CIFAR-100 student
+    Case("alexnet", (3, 32, 32), 128, "combination"),  # CIFAR-10 FS-BBT*
+    Case("resnet32", (3, 32, 32), 32, "standard"),  # CIFAR-100 teacher
+    Case("resnet20", (3, 32, 32), 16, "standard"),  # CIFAR-100 student
     Case("resnet20", (3, 32, 32), 128, "standard"),
-    Case("lenet5", (1, 28, 28), 64, "none"),                # MNIST/Fashion teacher
-    Case("lenet5-half", (1, 28, 28), 64, "combination"),    # MNIST/Fashion student
-    Case("cvae conv", (3, 32, 32), 64, cvae_kind="conv"),   # CIFAR CVAE
-    Case("cvae mlp", (1, 28, 28), 256, cvae_kind="mlp"),    # grey CVAE
+    Case("lenet5", (1, 28, 28), 64, "none"),  # MNIST/Fashion teacher
+    Case("lenet5-half", (1, 28, 28), 64, "combination"),  # MNIST/Fashion student
+    Case("cvae conv", (3, 32, 32), 64, cvae_kind="conv"),  # CIFAR CVAE
+    Case("cvae mlp", (1, 28, 28), 256, cvae_kind="mlp"),  # grey CVAE
 )
 
 
@@ -80,8 +80,12 @@ def images_per_second(case: Case, mode: str, steps: int) -> float:
         train_cvae(images, labels, 10, recipe, seed=0)
         return count / (time.perf_counter() - started)
     model = build_classifier(case.name, case.input_shape, 10)
-    recipe = TrainRecipe(epochs=1, batch_size=case.batch, augmentation=case.augmentation,
-                         geometry=geometry_for("auto", case.input_shape[0]))
+    recipe = TrainRecipe(
+        epochs=1,
+        batch_size=case.batch,
+        augmentation=case.augmentation,
+        geometry=geometry_for("auto", case.input_shape[0]),
+    )
     return fit_classifier(model, images, one_hot(labels, 10), recipe, seed=0).images_per_second
 
 
@@ -104,10 +108,14 @@ def machine() -> dict[str, object]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return {"platform": platform.platform(), "cpu": cpu, "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "cpu_has_fast_bf16": precision.cpu_has_fast_bf16(),
-            "auto_resolves_to": precision.resolve("auto", torch.device("cpu")).name}
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_has_fast_bf16": precision.cpu_has_fast_bf16(),
+        "auto_resolves_to": precision.resolve("auto", torch.device("cpu")).name,
+    }
 
 
 def main() -> None:
@@ -115,9 +123,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8, help="batches per timed pass")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=None,
-                        help="network names to (re-)measure; the other rows of an existing "
-                             "JSON are kept")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="network names to (re-)measure; the other rows of an existing JSON are kept",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     progress.set_quiet(True)
@@ -128,34 +139,57 @@ def main() -> None:
             continue
         runs = measure(case, args.steps, args.repeats)
         best = {mode: max(values) for mode, values in runs.items()}
-        rows.append({"network": case.name, "input": "x".join(map(str, case.input_shape)),
-                     "batch": case.batch, "augmentation": case.augmentation,
-                     "fp32": best["fp32"], "bf16": best["bf16"],
-                     "speedup": round(best["bf16"] / best["fp32"], 2),
-                     "median_fp32": statistics.median(runs["fp32"]),
-                     "median_bf16": statistics.median(runs["bf16"]), "passes": runs})
+        rows.append(
+            {
+                "network": case.name,
+                "input": "x".join(map(str, case.input_shape)),
+                "batch": case.batch,
+                "augmentation": case.augmentation,
+                "fp32": best["fp32"],
+                "bf16": best["bf16"],
+                "speedup": round(best["bf16"] / best["fp32"], 2),
+                "median_fp32": statistics.median(runs["fp32"]),
+                "median_bf16": statistics.median(runs["bf16"]),
+                "passes": runs,
+            }
+        )
         print(f"{case.name} batch {case.batch}: {runs}", flush=True)
     precision.configure("fp32")
     target = HERE / "results" / "train_throughput.json"
     if args.only and target.is_file():
         fresh = {(row["network"], row["batch"]): row for row in rows}
         kept = json.loads(target.read_text())["rows"]
-        rows = [fresh.pop((row["network"], row["batch"]), row) for row in kept] + list(
-            fresh.values())
+        rows = [fresh.pop((row["network"], row["batch"]), row) for row in kept] + list(fresh.values())
 
     table = Table(title=f"training images/s, {args.threads} threads (best of {args.repeats})")
     for header in ("network", "input", "batch", "augmentation", "fp32", "bf16+CL", "speed-up"):
         table.add_column(header, justify="left" if header == "network" else "right")
     for row in rows:
-        table.add_row(row["network"], row["input"], str(row["batch"]), row["augmentation"],
-                      f"{row['fp32']:,.0f}", f"{row['bf16']:,.0f}", f"{row['speedup']:.2f}×")
+        table.add_row(
+            row["network"],
+            row["input"],
+            str(row["batch"]),
+            row["augmentation"],
+            f"{row['fp32']:,.0f}",
+            f"{row['bf16']:,.0f}",
+            f"{row['speedup']:.2f}×",
+        )
     Console(width=120).print(table)
-    target.write_text(json.dumps({
-        "what": "training images/s of fit_classifier / train_cvae, fp32 vs bf16 autocast + "
+    target.write_text(
+        json.dumps(
+            {
+                "what": "training images/s of fit_classifier / train_cvae, fp32 vs bf16 autocast + "
                 "channels-last, best pass of the repeats (all passes under 'passes')",
-        "steps_per_pass": args.steps, "repeats": args.repeats, "rows": rows,
-        "machine": machine(), "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }, indent=2) + "\n")
+                "steps_per_pass": args.steps,
+                "repeats": args.repeats,
+                "rows": rows,
+                "machine": machine(),
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"written to {target}")
 
 

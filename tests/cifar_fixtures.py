@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                 "truck"]
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def _images(count: int, rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
@@ -29,8 +28,9 @@ def _dump(path: Path, content: dict) -> None:
         pickle.dump(content, handle, protocol=4)
 
 
-def write_cifar10(folder: Path, per_batch: int = 20, n_test: int = 30,
-                  seed: int = 0) -> dict[str, np.ndarray]:
+def write_cifar10(
+    folder: Path, per_batch: int = 20, n_test: int = 30, seed: int = 0
+) -> dict[str, np.ndarray]:
     """``folder/cifar-10-batches-py`` with 5 train batches, a test batch and batches.meta."""
     rng = np.random.default_rng(seed)
     root = folder / "cifar-10-batches-py"
@@ -39,27 +39,47 @@ def write_cifar10(folder: Path, per_batch: int = 20, n_test: int = 30,
     for index in range(1, 6):
         labels = np.arange(per_batch) % 10
         images = _images(per_batch, rng, labels)
-        _dump(root / f"data_batch_{index}", {b"batch_label": f"batch {index}".encode(),
-                                             b"labels": labels.tolist(),
-                                             b"data": images.reshape(per_batch, -1),
-                                             b"filenames": [b"x.png"] * per_batch})
+        _dump(
+            root / f"data_batch_{index}",
+            {
+                b"batch_label": f"batch {index}".encode(),
+                b"labels": labels.tolist(),
+                b"data": images.reshape(per_batch, -1),
+                b"filenames": [b"x.png"] * per_batch,
+            },
+        )
         written["train_x"].append(images)
         written["train_y"].append(labels)
     test_labels = np.arange(n_test) % 10
     test_images = _images(n_test, rng, test_labels)
-    _dump(root / "test_batch", {b"batch_label": b"testing batch 1 of 1",
-                                b"labels": test_labels.tolist(),
-                                b"data": test_images.reshape(n_test, -1),
-                                b"filenames": [b"t.png"] * n_test})
-    _dump(root / "batches.meta", {b"label_names": [n.encode() for n in CIFAR10_NAMES],
-                                  b"num_cases_per_batch": per_batch, b"num_vis": 3072})
-    return {"train_images": np.concatenate(written["train_x"]),
-            "train_labels": np.concatenate(written["train_y"]),
-            "test_images": test_images, "test_labels": test_labels}
+    _dump(
+        root / "test_batch",
+        {
+            b"batch_label": b"testing batch 1 of 1",
+            b"labels": test_labels.tolist(),
+            b"data": test_images.reshape(n_test, -1),
+            b"filenames": [b"t.png"] * n_test,
+        },
+    )
+    _dump(
+        root / "batches.meta",
+        {
+            b"label_names": [n.encode() for n in CIFAR10_NAMES],
+            b"num_cases_per_batch": per_batch,
+            b"num_vis": 3072,
+        },
+    )
+    return {
+        "train_images": np.concatenate(written["train_x"]),
+        "train_labels": np.concatenate(written["train_y"]),
+        "test_images": test_images,
+        "test_labels": test_labels,
+    }
 
 
-def write_cifar100(folder: Path, n_train: int = 200, n_test: int = 100,
-                   seed: int = 0) -> dict[str, np.ndarray]:
+def write_cifar100(
+    folder: Path, n_train: int = 200, n_test: int = 100, seed: int = 0
+) -> dict[str, np.ndarray]:
     """``folder/cifar-100-python`` with train, test (fine and coarse labels) and meta."""
     rng = np.random.default_rng(seed)
     root = folder / "cifar-100-python"
@@ -68,12 +88,24 @@ def write_cifar100(folder: Path, n_train: int = 200, n_test: int = 100,
     for split, count in (("train", n_train), ("test", n_test)):
         fine = np.arange(count) % 100
         images = _images(count, rng, fine)
-        _dump(root / split, {b"filenames": [b"f.png"] * count, b"batch_label": split.encode(),
-                             b"fine_labels": fine.tolist(), b"coarse_labels": (fine // 5).tolist(),
-                             b"data": images.reshape(count, -1)})
+        _dump(
+            root / split,
+            {
+                b"filenames": [b"f.png"] * count,
+                b"batch_label": split.encode(),
+                b"fine_labels": fine.tolist(),
+                b"coarse_labels": (fine // 5).tolist(),
+                b"data": images.reshape(count, -1),
+            },
+        )
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, fine
-    _dump(root / "meta", {b"fine_label_names": [f"class{i:02d}".encode() for i in range(100)],
-                          b"coarse_label_names": [f"super{i:02d}".encode() for i in range(20)]})
+    _dump(
+        root / "meta",
+        {
+            b"fine_label_names": [f"class{i:02d}".encode() for i in range(100)],
+            b"coarse_label_names": [f"super{i:02d}".encode() for i in range(20)],
+        },
+    )
     return arrays
 
 
@@ -83,8 +115,9 @@ def write_tarball(source_dir: Path, archive: Path) -> None:
         tar.add(source_dir, arcname=source_dir.name)
 
 
-def write_image_tree(root: Path, classes: list[str], per_class: dict[str, int],
-                     size: int = 32, seed: int = 0) -> None:
+def write_image_tree(
+    root: Path, classes: list[str], per_class: dict[str, int], size: int = 32, seed: int = 0
+) -> None:
     """``root/SPLIT/CLASS/NNNN.(png|jpg)`` with random RGB images (PNG and JPEG mixed)."""
     rng = np.random.default_rng(seed)
     for split, count in per_class.items():

@@ -33,21 +33,37 @@ def cli_command(args: Sequence[str | Path], processes: int = 1) -> list[str]:
     """``python -m fsbbt ARGS``, or the same under ``torchrun --nproc_per_node=processes``."""
     if processes == 1:
         return [sys.executable, "-m", "fsbbt", *map(str, args)]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={processes}", "-m", "fsbbt", *map(str, args)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={processes}",
+        "-m",
+        "fsbbt",
+        *map(str, args),
+    ]
 
 
 @pytest.fixture
 def run_cli() -> RunCli:
     """Run the CLI to completion; fail the test with its output if it exits non-zero."""
 
-    def run(*args: str | Path, processes: int = 1, check: bool = True,
-            timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
-        completed = subprocess.run(cli_command(args, processes), capture_output=True, text=True,
-                                   env=_environment(), timeout=timeout_s)
+    def run(
+        *args: str | Path, processes: int = 1, check: bool = True, timeout_s: float = 240
+    ) -> subprocess.CompletedProcess[str]:
+        completed = subprocess.run(
+            cli_command(args, processes),
+            capture_output=True,
+            text=True,
+            env=_environment(),
+            timeout=timeout_s,
+        )
         if check and completed.returncode != 0:
-            pytest.fail(f"fsbbt {' '.join(map(str, args))} exited {completed.returncode}:\n"
-                        f"{completed.stdout}\n{completed.stderr}")
+            pytest.fail(
+                f"fsbbt {' '.join(map(str, args))} exited {completed.returncode}:\n"
+                f"{completed.stdout}\n{completed.stderr}"
+            )
         return completed
 
     return run

@@ -39,10 +39,15 @@ def main(out_path: str) -> None:
     probs = oracle.query(images)
     probs_again = oracle.query(images[:5])
     batches = distributed.rank_batches(np.random.default_rng(1).permutation(11), 4)
-    report = {"rank": state.rank, "images_answered": teacher.images_answered,
-              "probs": probs.tolist(), "probs_again": probs_again.tolist(),
-              "queries_sent": oracle.queries_sent, "from_ledger": oracle.usage()["from_ledger"],
-              "batches": [b.tolist() for b in batches]}
+    report = {
+        "rank": state.rank,
+        "images_answered": teacher.images_answered,
+        "probs": probs.tolist(),
+        "probs_again": probs_again.tolist(),
+        "queries_sent": oracle.queries_sent,
+        "from_ledger": oracle.usage()["from_ledger"],
+        "batches": [b.tolist() for b in batches],
+    }
     reports = [None] * state.world_size
     dist.all_gather_object(reports, report)
     if distributed.is_main_process():

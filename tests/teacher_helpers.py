@@ -61,8 +61,9 @@ def free_port() -> int:
 def running_server(app: object) -> Iterator[str]:
     """Serve ``app`` with a real uvicorn on a free loopback port; yield its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
-                                           access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -85,17 +86,28 @@ def export_torchscript(model: torch.nn.Module, input_shape: tuple[int, ...], pat
 
 def export_onnx(model: torch.nn.Module, input_shape: tuple[int, ...], path: Path) -> None:
     """A logits-returning ONNX file of ``model`` with a dynamic batch dimension."""
-    torch.onnx.export(model.eval(), (torch.zeros(1, *input_shape),), str(path),
-                      input_names=["images"], output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
-                      dynamo=False)
+    torch.onnx.export(
+        model.eval(),
+        (torch.zeros(1, *input_shape),),
+        str(path),
+        input_names=["images"],
+        output_names=["logits"],
+        dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+        dynamo=False,
+    )
 
 
 def fast_run_overrides(teacher_tree: dict, *extra: str) -> list[str]:
     """``--set`` assignments for a seconds-long digits run against ``teacher_tree``."""
     import json
 
-    return ["student.epochs=1", "cvae.epochs=2", "synthesis.budget=200", "curve_points=0",
-            "query_batch_size=32",
-            "methods=[standard-kd/lenet5-half, fsbbt/lenet5-half]",
-            f"teacher={json.dumps(teacher_tree)}", *extra]
+    return [
+        "student.epochs=1",
+        "cvae.epochs=2",
+        "synthesis.budget=200",
+        "curve_points=0",
+        "query_batch_size=32",
+        "methods=[standard-kd/lenet5-half, fsbbt/lenet5-half]",
+        f"teacher={json.dumps(teacher_tree)}",
+        *extra,
+    ]

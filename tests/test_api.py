@@ -16,8 +16,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "distill_digits.
 
 def test_import_is_lazy() -> None:
     code = "import sys, fsbbt; print('torch' in sys.modules, 'fsbbt.train' in sys.modules)"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.split() == ["False", "False"]
 
 
@@ -36,8 +35,9 @@ def test_example_distils_and_ships(tmp_path: Path) -> None:
     assert spec is not None and spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    scores = example.distill(tmp_path, teacher_epochs=3, student_epochs=3, cvae_epochs=5,
-                             budget=600, n_fewshot=200)
+    scores = example.distill(
+        tmp_path, teacher_epochs=3, student_epochs=3, cvae_epochs=5, budget=600, n_fewshot=200
+    )
     assert scores["teacher_queries"] > 200  # the few images and the synthetic ones
     assert scores["onnx_accuracy"] == pytest.approx(scores["student_accuracy"], abs=0.01)
     assert (tmp_path / "student.onnx").is_file()

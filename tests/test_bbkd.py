@@ -30,15 +30,16 @@ class CountingTeacher(FixedTeacher):
         return linear_teacher(images_uint8)
 
 
-def _context(n: int, *overrides: str, query_budget: int | None = None,
-             seeds: str = "[1]") -> tuple[MethodContext, CountingTeacher, QueryOracle]:
-    config = load_config("digits", ["student.epochs=1", "curve_points=0", f"seeds={seeds}",
-                                    *overrides])
+def _context(
+    n: int, *overrides: str, query_budget: int | None = None, seeds: str = "[1]"
+) -> tuple[MethodContext, CountingTeacher, QueryOracle]:
+    config = load_config("digits", ["student.epochs=1", "curve_points=0", f"seeds={seeds}", *overrides])
     images = np.random.default_rng(0).integers(0, 256, (n, 1, 28, 28), dtype=np.uint8)
     teacher = CountingTeacher()
     oracle = QueryOracle(teacher, batch_size=64, budget=query_budget)
-    context = MethodContext(config, 1, FewShotSet(images, np.zeros(n, np.int64)), oracle,
-                            test_accuracy=lambda model: 0.5)
+    context = MethodContext(
+        config, 1, FewShotSet(images, np.zeros(n, np.int64)), oracle, test_accuracy=lambda model: 0.5
+    )
     return context, teacher, oracle
 
 
@@ -53,8 +54,7 @@ def test_pool_holds_each_unordered_pair_once(count: int) -> None:
 
 
 def test_bbkd_spends_exactly_its_budget_in_rounds(tmp_path: Path) -> None:
-    context, teacher, oracle = _context(40, "bbkd.budget=290", "bbkd.per_round=100",
-                                        "bbkd.pool_cap=300")
+    context, teacher, oracle = _context(40, "bbkd.budget=290", "bbkd.per_round=100", "bbkd.pool_cap=300")
     context.stage_checkpoint = tmp_path / "stage.ckpt"
     outcome = run_bbkd(context, "lenet5-half")
     # finished rounds' checkpoints are dropped; the last round's is the stage's own
@@ -66,16 +66,16 @@ def test_bbkd_spends_exactly_its_budget_in_rounds(tmp_path: Path) -> None:
 
 
 def test_bbkd_default_budget_is_fsbbts_n_plus_m() -> None:
-    context, teacher, _ = _context(30, "synthesis.budget=120", "bbkd.per_round=50",
-                                   "bbkd.pool_cap=50")
+    context, teacher, _ = _context(30, "synthesis.budget=120", "bbkd.per_round=50", "bbkd.pool_cap=50")
     outcome = run_bbkd(context, "lenet5-half")
     assert outcome.teacher_queries == teacher.images_seen == 150
     assert [queries for queries, _ in outcome.query_curve] == [30, 80, 130, 150]
 
 
 def test_bbkd_shrinks_to_its_seed_share_of_the_query_budget() -> None:
-    context, teacher, _ = _context(30, "synthesis.budget=400", "bbkd.per_round=100",
-                                   query_budget=300, seeds="[1, 2]")
+    context, teacher, _ = _context(
+        30, "synthesis.budget=400", "bbkd.per_round=100", query_budget=300, seeds="[1, 2]"
+    )
     outcome = run_bbkd(context, "lenet5-half")
     assert outcome.teacher_queries == teacher.images_seen == 150  # 300 // 2 seeds
 
@@ -94,8 +94,9 @@ def test_least_confident_weight_is_the_brute_force_minimum() -> None:
     first, second = pair_pool(12)
     weights = (0.3, 0.5, 0.7)
     confidence, best = least_confident_weights(student, images, first, second, weights)
-    brute = np.stack([predict_probabilities(student, mix_pairs(images, first, second, w)).max(1)
-                      for w in weights])
+    brute = np.stack(
+        [predict_probabilities(student, mix_pairs(images, first, second, w)).max(1) for w in weights]
+    )
     np.testing.assert_allclose(confidence, brute.min(axis=0), rtol=1e-6)
     np.testing.assert_array_equal(best, np.asarray(weights, np.float32)[brute.argmin(axis=0)])
 

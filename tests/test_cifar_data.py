@@ -70,8 +70,11 @@ class _Evaluates:
 def test_crafted_pickle_is_refused_without_running_anything(isolated_locations: Path, payload: str) -> None:
     write_cifar10(isolated_locations / "data")
     marker = isolated_locations / "pwned"
-    attack = (_RunsShell(f"touch {marker}") if payload == "shell"
-              else _Evaluates(f"open({str(marker)!r}, 'w').close()"))
+    attack = (
+        _RunsShell(f"touch {marker}")
+        if payload == "shell"
+        else _Evaluates(f"open({str(marker)!r}, 'w').close()")
+    )
     batch = isolated_locations / "data" / "cifar-10-batches-py" / "data_batch_1"
     batch.write_bytes(pickle.dumps({b"data": attack, b"labels": [0]}, protocol=4))
     with pytest.raises(FsbbtError) as error:
@@ -82,17 +85,26 @@ def test_crafted_pickle_is_refused_without_running_anything(isolated_locations: 
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content, needle", [
-    (b"this is not a pickle", "not a readable CIFAR pickle"),
-    (pickle.dumps([1, 2, 3], protocol=4), "not a CIFAR batch dict"),
-    (pickle.dumps({b"data": np.zeros((2, 3072), np.float32), b"labels": [0, 1]}, protocol=4),
-     "should be uint8"),
-    (pickle.dumps({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1]}, protocol=4),
-     "3 images but 2 labels"),
-    (pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, protocol=4),
-     "outside 0..9"),
-    (pickle.dumps({b"labels": [0]}, protocol=4), "no 'data' entry"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"this is not a pickle", "not a readable CIFAR pickle"),
+        (pickle.dumps([1, 2, 3], protocol=4), "not a CIFAR batch dict"),
+        (
+            pickle.dumps({b"data": np.zeros((2, 3072), np.float32), b"labels": [0, 1]}, protocol=4),
+            "should be uint8",
+        ),
+        (
+            pickle.dumps({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1]}, protocol=4),
+            "3 images but 2 labels",
+        ),
+        (
+            pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, protocol=4),
+            "outside 0..9",
+        ),
+        (pickle.dumps({b"labels": [0]}, protocol=4), "no 'data' entry"),
+    ],
+)
 def test_bad_batch_files_are_one_line_errors(isolated_locations: Path, content: bytes, needle: str) -> None:
     write_cifar10(isolated_locations / "data")
     (isolated_locations / "data" / "cifar-10-batches-py" / "data_batch_3").write_bytes(content)
@@ -113,16 +125,19 @@ def test_truncated_pickle_is_a_one_line_error(isolated_locations: Path) -> None:
 def test_archive_in_data_dir_is_extracted_into_the_cache(isolated_locations: Path) -> None:
     written = write_cifar10(isolated_locations / "build")
     (isolated_locations / "mine").mkdir()
-    write_tarball(isolated_locations / "build" / "cifar-10-batches-py",
-                  isolated_locations / "mine" / "cifar-10-python.tar.gz")
+    write_tarball(
+        isolated_locations / "build" / "cifar-10-batches-py",
+        isolated_locations / "mine" / "cifar-10-python.tar.gz",
+    )
     dataset = load_dataset("cifar10", isolated_locations / "mine")
     np.testing.assert_array_equal(dataset.train_images, written["train_images"])
     assert (isolated_locations / "cache" / "cifar10" / "cifar-10-batches-py" / "data_batch_5").is_file()
     assert not list((isolated_locations / "cache").rglob("*.part"))
 
 
-def test_archive_download_is_verified_then_extracted(isolated_locations: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_archive_download_is_verified_then_extracted(
+    isolated_locations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     written = write_cifar10(isolated_locations / "build")
     served = isolated_locations / "served"
     served.mkdir()
@@ -153,7 +168,8 @@ def test_nothing_found_names_both_layouts(isolated_locations: Path) -> None:
 
 
 def test_cifar10_from_an_image_tree_is_decoded_once_then_cached(
-        isolated_locations: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated_locations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = isolated_locations / "jpeg"
     write_image_tree(root, CIFAR10_NAMES, {"train": 3, "test": 2})
     first = load_dataset("cifar10", root)

@@ -30,7 +30,12 @@ def test_alexnet_and_half_have_the_papers_layers() -> None:
     assert conv_filters(full) == [48, 128, 192, 192, 128] and conv_filters(half) == [24, 64, 96, 96, 64]
     assert dense_widths(full) == [512, 256, 10] and dense_widths(half) == [256, 128, 10]
     assert [m.kernel_size for m in full.modules() if isinstance(m, torch.nn.Conv2d)] == [
-        (5, 5), (5, 5), (3, 3), (3, 3), (3, 3)]
+        (5, 5),
+        (5, 5),
+        (3, 3),
+        (3, 3),
+        (3, 3),
+    ]
     batch_norms = [m for m in full.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     assert len(batch_norms) == 7 and all(bn.eps == 1e-3 for bn in batch_norms)
     assert sum(isinstance(m, torch.nn.Dropout) for m in full.modules()) == 2
@@ -57,8 +62,13 @@ def test_square_images_are_required_for_alexnet() -> None:
 def test_conv_cvae_shapes_and_training_on_rgb() -> None:
     model = build_cvae("conv", (3, 32, 32), 10, 2)
     assert conv_filters(model) == [32, 64, 128, 256, 512]
-    assert [m.out_channels for m in model.modules()
-            if isinstance(m, torch.nn.ConvTranspose2d)] == [256, 128, 64, 32, 3]
+    assert [m.out_channels for m in model.modules() if isinstance(m, torch.nn.ConvTranspose2d)] == [
+        256,
+        128,
+        64,
+        32,
+        3,
+    ]
     assert model.condition_plane.out_features == 32 * 32
     assert dense_widths(model.encoder)[-2:] == [32, 16] and model.to_mean.out_features == 2
     reconstruction, mean, log_var = model(torch.rand(4, 3, 32, 32), torch.eye(10)[:4])
@@ -69,8 +79,9 @@ def test_conv_cvae_shapes_and_training_on_rgb() -> None:
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (40, 3, 32, 32), dtype=np.uint8)
-    trained = train_cvae(images, np.arange(40) % 10, 10,
-                         CvaeConfig(kind="conv", epochs=1, batch_size=16), seed=0)
+    trained = train_cvae(
+        images, np.arange(40) % 10, 10, CvaeConfig(kind="conv", epochs=1, batch_size=16), seed=0
+    )
     samples, classes = sample_cvae(trained, 20, 10, "hybrid", rng)
     assert samples.shape == (20, 3, 32, 32) and samples.dtype == np.uint8
     assert np.bincount(classes, minlength=10).tolist() == [2] * 10
@@ -78,8 +89,18 @@ def test_conv_cvae_shapes_and_training_on_rgb() -> None:
 
 def test_cifar100_schedule_values_at_the_milestones() -> None:
     schedule = Cifar100Schedule(1e-3)
-    expected = {1: 1e-3, 80: 1e-3, 81: 1e-4, 120: 1e-4, 121: 1e-5, 160: 1e-5, 161: 1e-6,
-                180: 1e-6, 181: 5e-7, 200: 5e-7}
+    expected = {
+        1: 1e-3,
+        80: 1e-3,
+        81: 1e-4,
+        120: 1e-4,
+        121: 1e-5,
+        160: 1e-5,
+        161: 1e-6,
+        180: 1e-6,
+        181: 5e-7,
+        200: 5e-7,
+    }
     for epoch, lr in expected.items():
         assert math.isclose(schedule.lr_at(epoch), lr, rel_tol=1e-9), epoch
     assert isinstance(make_schedule("constant", 0.1), ConstantSchedule)
@@ -152,14 +173,21 @@ def _tiny_rgb(n: int = 64) -> tuple[np.ndarray, np.ndarray]:
 def test_resume_with_schedule_equals_uninterrupted(tmp_path: Path, name: str) -> None:
     precision.configure(name)
     images, targets = _tiny_rgb()
-    recipe = TrainRecipe(epochs=3, batch_size=16, augmentation="combination",
-                         geometry=CIFAR_GEOMETRY, lr_schedule="cifar100")
+    recipe = TrainRecipe(
+        epochs=3, batch_size=16, augmentation="combination", geometry=CIFAR_GEOMETRY, lr_schedule="cifar100"
+    )
 
     def train(epochs: int, checkpoint: Path | None) -> torch.nn.Module:
         torch.manual_seed(0)
         model = build_classifier("alexnet-half", (3, 32, 32), 10)
-        fit_classifier(model, images, targets, TrainRecipe(**{**recipe.__dict__, "epochs": epochs}),
-                       seed=1, checkpoint=checkpoint)
+        fit_classifier(
+            model,
+            images,
+            targets,
+            TrainRecipe(**{**recipe.__dict__, "epochs": epochs}),
+            seed=1,
+            checkpoint=checkpoint,
+        )
         return model
 
     reference = train(3, None)
@@ -167,7 +195,10 @@ def test_resume_with_schedule_equals_uninterrupted(tmp_path: Path, name: str) ->
     train(2, checkpoint)
     saved = load_checkpoint(checkpoint)
     assert saved["epoch"] == 2 and set(saved["lr_schedule"]) == {
-        "best_loss", "plateau_scale", "epochs_without_improvement"}
+        "best_loss",
+        "plateau_scale",
+        "epochs_without_improvement",
+    }
     # the checkpoint belongs to this precision: the same training in another one starts afresh
     two_epochs = TrainRecipe(**{**recipe.__dict__, "epochs": 2})
     network = build_classifier("alexnet-half", (3, 32, 32), 10)
@@ -189,11 +220,16 @@ def test_batch_norm_statistics_are_usable_after_a_short_run() -> None:
     warm-started average forgets the start (see train/batch_norm.py)."""
     rng = np.random.default_rng(0)
     labels = np.arange(320) % 4
-    images = (rng.integers(0, 60, (320, 3, 32, 32)) + labels[:, None, None, None] * 60)
+    images = rng.integers(0, 60, (320, 3, 32, 32)) + labels[:, None, None, None] * 60
     torch.manual_seed(0)
     model = build_classifier("alexnet-half", (3, 32, 32), 4)
-    fit_classifier(model, images.astype(np.uint8), np.eye(4, dtype=np.float32)[labels],
-                   TrainRecipe(epochs=5, batch_size=32), seed=0)
+    fit_classifier(
+        model,
+        images.astype(np.uint8),
+        np.eye(4, dtype=np.float32)[labels],
+        TrainRecipe(epochs=5, batch_size=32),
+        seed=0,
+    )
     predicted = predict_probabilities(model, images.astype(np.uint8)).argmax(1)
     assert (predicted == labels).mean() > 0.9
 
@@ -202,8 +238,10 @@ def test_batch_norm_averages_every_batch_then_the_last_hundred() -> None:
     """The first batches are averaged with equal weight (the initial variance of 1 is
     gone after one step); from step 100 on, Keras' 0.99 exponential average."""
     layer = torch.nn.BatchNorm1d(1)
-    batches = [torch.full((4, 1), float(value)) + torch.tensor([[-1.0], [1.0], [-1.0], [1.0]])
-               for value in range(150)]
+    batches = [
+        torch.full((4, 1), float(value)) + torch.tensor([[-1.0], [1.0], [-1.0], [1.0]])
+        for value in range(150)
+    ]
     layer.train()
     averages = RunningAverages(layer)
     for step, batch in enumerate(batches):
@@ -234,13 +272,11 @@ def test_saved_statistics_are_measured_with_the_final_weights() -> None:
         raise AssertionError("a network without batch norm read the batches")
         yield
 
-    measure_statistics(build_classifier("lenet5-half", (1, 28, 28), 10), no_batches(),
-                       contextlib.nullcontext)
+    measure_statistics(build_classifier("lenet5-half", (1, 28, 28), 10), no_batches(), contextlib.nullcontext)
 
 
 @pytest.mark.parametrize("given", [True, False])
-def test_statistics_images_replace_the_training_batches_for_the_saved_statistics(
-        given: bool) -> None:
+def test_statistics_images_replace_the_training_batches_for_the_saved_statistics(given: bool) -> None:
     """A student's saved statistics come from its real images as they are, not from the
     mixed and shifted training batches: a first batch norm sees exactly their pixels."""
     rng = np.random.default_rng(0)
@@ -249,8 +285,9 @@ def test_statistics_images_replace_the_training_batches_for_the_saved_statistics
     targets = np.eye(2, dtype=np.float32)[rng.integers(0, 2, size=64)]
     model = torch.nn.Sequential(torch.nn.BatchNorm2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 2))
     recipe = TrainRecipe(epochs=1, batch_size=16, augmentation="combination")
-    fit_classifier(model, training_images, targets, recipe, seed=0,
-                   statistics_images=real_images if given else None)
+    fit_classifier(
+        model, training_images, targets, recipe, seed=0, statistics_images=real_images if given else None
+    )
     mean, var = model[0].running_mean.item(), model[0].running_var.item()
     if given:
         assert mean == pytest.approx(200 / 255, abs=1e-5) and var == pytest.approx(0, abs=1e-6)

@@ -55,8 +55,7 @@ def test_second_call_reads_the_stored_cvae(tmp_path: Path, few, trainings) -> No
     assert not second.training
     for key, tensor in first.state_dict().items():
         assert torch.equal(second.state_dict()[key], tensor), key
-    assert [path.name for path in tmp_path.iterdir()] == [
-        _file(tmp_path, images, labels, RECIPE, 1).name]
+    assert [path.name for path in tmp_path.iterdir()] == [_file(tmp_path, images, labels, RECIPE, 1).name]
 
 
 def test_other_inputs_train_a_cvae_of_their_own(tmp_path: Path, few, trainings) -> None:
@@ -65,8 +64,7 @@ def test_other_inputs_train_a_cvae_of_their_own(tmp_path: Path, few, trainings) 
     other_teacher = (labels + 1) % 10
     _cvae(images, other_teacher, RECIPE, 1, tmp_path)
     _cvae(images, labels, RECIPE, 2, tmp_path)
-    _cvae(images, labels, CvaeConfig(kind="mlp", epochs=3, batch_size=32),
-                           1, tmp_path)
+    _cvae(images, labels, CvaeConfig(kind="mlp", epochs=3, batch_size=32), 1, tmp_path)
     assert trainings == [1, 1, 2, 1]
     assert len(list(tmp_path.glob("*.pt"))) == 4
 
@@ -88,9 +86,22 @@ def test_unreadable_stored_cvae_is_a_one_line_error(tmp_path: Path, few) -> None
 def test_resumed_run_reuses_the_seeds_cvae(run_cli, tmp_path: Path) -> None:
     """FS-BBT* added to a finished FS-BBT run builds the same synthetic set in a new process:
     its CVAE is read from the run directory, so the resumed synthesis skips the training."""
-    common = ["run", "digits", "--set", "n_fewshot=200", "--set", "teacher.epochs=1",
-              "--set", "student.epochs=1", "--set", "cvae.epochs=3",
-              "--set", "synthesis.budget=400", "--set", "curve_points=0"]
+    common = [
+        "run",
+        "digits",
+        "--set",
+        "n_fewshot=200",
+        "--set",
+        "teacher.epochs=1",
+        "--set",
+        "student.epochs=1",
+        "--set",
+        "cvae.epochs=3",
+        "--set",
+        "synthesis.budget=400",
+        "--set",
+        "curve_points=0",
+    ]
     out = tmp_path / "run"
     first = run_cli(*common, "--set", "methods=[fsbbt/lenet5-half]", "--out", out)
     assert "train CVAE" in first.stderr
@@ -98,8 +109,7 @@ def test_resumed_run_reuses_the_seeds_cvae(run_cli, tmp_path: Path) -> None:
     assert len(stored) == 1
     written = stored[0].stat().st_mtime_ns
 
-    resumed = run_cli(*common, "--set", "methods=[fsbbt/lenet5-half,fsbbt/lenet5]",
-                      "--out", out)
+    resumed = run_cli(*common, "--set", "methods=[fsbbt/lenet5-half,fsbbt/lenet5]", "--out", out)
     assert f"CVAE trained by an earlier run: {stored[0]}" in resumed.stderr
     assert "train CVAE" not in resumed.stderr
     assert stored[0].stat().st_mtime_ns == written

@@ -66,7 +66,8 @@ def test_mnist_loads_from_data_dir_in_canonical_shape(isolated_locations: Path) 
 
 
 def test_search_order_prefers_data_dir_then_env_then_cache(
-        isolated_locations: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated_locations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_tiny_idx_set(isolated_locations / "explicit", seed=1)
     write_tiny_idx_set(isolated_locations / "env", seed=2)
     write_tiny_idx_set(isolated_locations / "cache" / "fashion-mnist", seed=3)
@@ -117,8 +118,9 @@ def _spec_for(folder: Path, mirrors: tuple[str, ...], tamper: bool = False) -> F
     return FileSetSpec("mnist", tuple(files), mirrors, ())
 
 
-def test_download_from_mirror_verifies_and_caches(isolated_locations: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_from_mirror_verifies_and_caches(
+    isolated_locations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     served = isolated_locations / "served"
     arrays = write_tiny_idx_set(served)
     monkeypatch.setenv("FSBBT_OFFLINE", "0")
@@ -131,8 +133,9 @@ def test_download_from_mirror_verifies_and_caches(isolated_locations: Path,
     assert sorted(p.name for p in cached.iterdir()) == sorted(ROLES)
 
 
-def test_download_with_wrong_checksum_keeps_nothing(isolated_locations: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_with_wrong_checksum_keeps_nothing(
+    isolated_locations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     served = isolated_locations / "served"
     write_tiny_idx_set(served)
     monkeypatch.setenv("FSBBT_OFFLINE", "0")
@@ -143,8 +146,9 @@ def test_download_with_wrong_checksum_keeps_nothing(isolated_locations: Path,
     assert not cache.exists() or not any(cache.iterdir())
 
 
-def test_mirror_from_environment_is_tried_first(isolated_locations: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mirror_from_environment_is_tried_first(
+    isolated_locations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     served = isolated_locations / "served"
     write_tiny_idx_set(served)
     monkeypatch.setenv("FSBBT_OFFLINE", "0")

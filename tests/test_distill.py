@@ -47,17 +47,22 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]
         of_label = digits.test_images[digits.test_labels == label]
         _write_images(root / "test" / str(label), of_label[:3])
     spec = root / "teacher.yaml"
-    spec.write_text(yaml.safe_dump({**linear_teacher_tree(), "input_shape": [1, 28, 28],
-                                    "class_names": list(DIGITS_CLASSES)}))
+    spec.write_text(
+        yaml.safe_dump(
+            {**linear_teacher_tree(), "input_shape": [1, 28, 28], "class_names": list(DIGITS_CLASSES)}
+        )
+    )
     return root / "images", root / "test", spec
 
 
 def test_distill_is_a_run_that_predict_export_and_a_rerun_reuse(
-        folders: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    folders: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
     images_dir, test_dir, spec = folders
     assert load_image_folder(images_dir, (1, 28, 28)).shape == (30, 1, 28, 28)
-    results = fsbbt.distill(str(spec), images_dir, tmp_path, test_images=test_dir,
-                            query_budget=300, overrides=FAST)
+    results = fsbbt.distill(
+        str(spec), images_dir, tmp_path, test_images=test_dir, query_budget=300, overrides=FAST
+    )
     summary = results["methods"]["fsbbt/lenet5-half"]
     assert results["dataset"] == "images" and results["n_fewshot"] == 30
     assert summary["teacher_queries"] == 300 and results["test_images"] == 30
@@ -79,22 +84,25 @@ def test_distill_is_a_run_that_predict_export_and_a_rerun_reuse(
     assert str(images_dir.resolve()) in report.checked_on
 
     weights_before = student.read_bytes()
-    again = fsbbt.distill(str(spec), images_dir, tmp_path, test_images=test_dir,
-                          query_budget=300, overrides=FAST)
+    again = fsbbt.distill(
+        str(spec), images_dir, tmp_path, test_images=test_dir, query_budget=300, overrides=FAST
+    )
     assert again["queries"]["sent"] == 0 and again["queries"]["paid_in_all"] == queries["sent"]
     assert again["methods"] == results["methods"] and student.read_bytes() == weights_before
 
 
 def test_without_test_images_nothing_is_scored_but_the_student_is_saved(
-        folders: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    folders: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
     images_dir, _, spec = folders
     results = fsbbt.distill(str(spec), images_dir, tmp_path, overrides=FAST)
     summary = results["methods"]["fsbbt/lenet5-half"]
     assert summary["accuracy_mean"] is None and summary["teacher_queries"] == 30 + 24 * 30
     assert (tmp_path / "students" / "fsbbt__lenet5-half__seed1.pt").is_file()
     with pytest.raises(FsbbtError, match="trains on true labels"):
-        fsbbt.distill(str(spec), images_dir, tmp_path / "sa",
-                      overrides=[*FAST, "methods=[student-alone/lenet5-half]"])
+        fsbbt.distill(
+            str(spec), images_dir, tmp_path / "sa", overrides=[*FAST, "methods=[student-alone/lenet5-half]"]
+        )
 
 
 def _wait_for_server(url: str, server: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -111,22 +119,36 @@ def _wait_for_server(url: str, server: subprocess.Popen, timeout_s: float = 60) 
 
 
 @pytest.mark.slow
-def test_the_headline_flow_from_the_command_line(folders: tuple[Path, Path, Path],
-                                                 tmp_path: Path, run_cli,
-                                                 cli_environment: dict[str, str]) -> None:
+def test_the_headline_flow_from_the_command_line(
+    folders: tuple[Path, Path, Path], tmp_path: Path, run_cli, cli_environment: dict[str, str]
+) -> None:
     """A user's teacher served over HTTP, their images, a student they predict with and
     export; the same distill again trains nothing and sends nothing."""
     images_dir, test_dir, spec = folders
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "fsbbt", "teacher", "serve", str(spec),
-                               "--port", str(port)], env=cli_environment,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fsbbt", "teacher", "serve", str(spec), "--port", str(port)],
+        env=cli_environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_for_server(url, server)
         out = tmp_path / "mine"
-        distill = ["distill", "--teacher", url, "--images", images_dir, "--out", out,
-                   "--test-images", test_dir, *[a for s in FAST for a in ("--set", s)]]
+        distill = [
+            "distill",
+            "--teacher",
+            url,
+            "--images",
+            images_dir,
+            "--out",
+            out,
+            "--test-images",
+            test_dir,
+            *[a for s in FAST for a in ("--set", s)],
+        ]
         first = run_cli(*distill)
         assert "fsbbt/lenet5-half" in first.stdout and "paid in all" in first.stdout
         predicted = run_cli("predict", out, images_dir / "img000.png")
@@ -145,7 +167,8 @@ def test_the_headline_flow_from_the_command_line(folders: tuple[Path, Path, Path
 
 
 def test_corrupt_image_is_a_one_line_error_naming_the_file(
-        folders: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    folders: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
     images_dir, _, spec = folders
     broken = tmp_path / "images"
     broken.mkdir()
@@ -154,9 +177,21 @@ def test_corrupt_image_is_a_one_line_error_naming_the_file(
     (broken / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     with pytest.raises(FsbbtError, match="broken.png is not a readable image"):
         load_image_folder(broken, (1, 28, 28))
-    command = [sys.executable, "-m", "fsbbt", "distill", "--teacher", str(spec), "--images",
-               str(broken), "--out", str(tmp_path / "out"), "-q"]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "FSBBT_QUIET": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "fsbbt",
+        "distill",
+        "--teacher",
+        str(spec),
+        "--images",
+        str(broken),
+        "--out",
+        str(tmp_path / "out"),
+        "-q",
+    ]
+    finished = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**os.environ, "FSBBT_QUIET": "1"}
+    )
     assert finished.returncode == 2
     assert finished.stderr.strip().count("\n") == 0 and "broken.png" in finished.stderr

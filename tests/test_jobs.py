@@ -12,9 +12,17 @@ from fsbbt.experiment.config import load_config
 from fsbbt.experiment.runner import run_experiment
 from fsbbt.teacher.ledger import LEDGER_FILE
 
-FAST = ["teacher.epochs=1", "student.epochs=1", "cvae.epochs=2", "synthesis.budget=200",
-        "curve_points=0", "seeds=[1, 2]", "bbkd.per_round=100", "bbkd.pool_cap=400",
-        "methods=[standard-kd/lenet5-half, bbkd/lenet5-half, fsbbt/lenet5-half]"]
+FAST = [
+    "teacher.epochs=1",
+    "student.epochs=1",
+    "cvae.epochs=2",
+    "synthesis.budget=200",
+    "curve_points=0",
+    "seeds=[1, 2]",
+    "bbkd.per_round=100",
+    "bbkd.pool_cap=400",
+    "methods=[standard-kd/lenet5-half, bbkd/lenet5-half, fsbbt/lenet5-half]",
+]
 
 
 def _ledger_rows(run_dir: Path) -> int:
@@ -23,8 +31,7 @@ def _ledger_rows(run_dir: Path) -> int:
 
 
 @pytest.mark.slow
-def test_two_jobs_equal_one_job_seed_by_seed(tmp_path: Path,
-                                             capfd: pytest.CaptureFixture) -> None:
+def test_two_jobs_equal_one_job_seed_by_seed(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     config = load_config("digits", FAST)
     sequential = run_experiment(config, tmp_path / "one")
     progress.set_quiet(False)
@@ -39,16 +46,22 @@ def test_two_jobs_equal_one_job_seed_by_seed(tmp_path: Path,
     for key, summary in sequential["methods"].items():
         assert parallel["methods"][key]["accuracy"] == summary["accuracy"], key
         assert parallel["methods"][key]["teacher_queries"] == summary["teacher_queries"]
-    assert parallel["methods"]["bbkd/lenet5-half"]["query_curves"] == \
-        sequential["methods"]["bbkd/lenet5-half"]["query_curves"]
+    assert (
+        parallel["methods"]["bbkd/lenet5-half"]["query_curves"]
+        == sequential["methods"]["bbkd/lenet5-half"]["query_curves"]
+    )
     # both workers wrote into one ledger, and no image was paid for twice
     assert parallel["queries"]["sent"] == sequential["queries"]["sent"]
     assert _ledger_rows(tmp_path / "two") == parallel["queries"]["sent"]
 
 
 def test_parallel_seeds_keep_within_the_query_budget(tmp_path: Path) -> None:
-    overrides = [*FAST[:-1], "teacher.epochs=1", "query_budget=500",
-                 "methods=[standard-kd/lenet5-half, fsbbt/lenet5-half]"]
+    overrides = [
+        *FAST[:-1],
+        "teacher.epochs=1",
+        "query_budget=500",
+        "methods=[standard-kd/lenet5-half, fsbbt/lenet5-half]",
+    ]
     results = run_experiment(load_config("digits", overrides), tmp_path, jobs=2)
     # each seed's FS-BBT set shrinks to its share: 500 // 2 seeds = 100 real + 150 synthetic
     assert results["methods"]["fsbbt/lenet5-half"]["teacher_queries"] == 250

@@ -77,15 +77,19 @@ def test_budget_is_a_hard_cap_checked_before_sending(tmp_path: Path) -> None:
     assert len(oracle.ledger) == 30
 
 
-@pytest.mark.parametrize("bad_answer, message", [
-    (lambda x: np.full((len(x), 10), np.nan), "NaN"),
-    (lambda x: np.full((len(x), 9), 1 / 9), "shape"),
-    (lambda x: np.tile(np.r_[-0.5, 1.5, np.zeros(8)], (len(x), 1)), "negative"),
-    (lambda x: np.full((len(x), 10), 0.2), "not 1"),
-    (lambda x: "<html><body>502 Bad Gateway</body></html>", "not numeric"),
-])
+@pytest.mark.parametrize(
+    "bad_answer, message",
+    [
+        (lambda x: np.full((len(x), 10), np.nan), "NaN"),
+        (lambda x: np.full((len(x), 9), 1 / 9), "shape"),
+        (lambda x: np.tile(np.r_[-0.5, 1.5, np.zeros(8)], (len(x), 1)), "negative"),
+        (lambda x: np.full((len(x), 10), 0.2), "not 1"),
+        (lambda x: "<html><body>502 Bad Gateway</body></html>", "not numeric"),
+    ],
+)
 def test_malformed_answer_is_one_line_and_leaves_the_ledger_consistent(
-        tmp_path: Path, bad_answer, message: str) -> None:
+    tmp_path: Path, bad_answer, message: str
+) -> None:
     path = tmp_path / "l.sqlite"
     oracle = QueryOracle(CountingTeacher(bad_answer), 8, QueryLedger(path, "t", 10))
     images = _images(24)
@@ -110,4 +114,3 @@ def test_logits_labels_and_topk_become_probabilities() -> None:
         topk_to_probabilities(([[1, 1]], [[0.5, 0.5]]), 3)
     with pytest.raises(FsbbtError, match="NaN"):
         logits_to_probabilities([[np.nan, 0, 0]], 3)
-

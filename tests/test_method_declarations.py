@@ -29,8 +29,9 @@ def test_an_incomplete_declaration_is_refused_when_the_registry_loads() -> None:
         "reads an unknown section": dataclasses.replace(fsbbt, reads=(*fsbbt.reads, "magic")),
         "owns an unread section": dataclasses.replace(fsbbt, reads=("student",)),
         "no summary": dataclasses.replace(fsbbt, summary=""),
-        "bad size key": dataclasses.replace(fsbbt, budget=dataclasses.replace(
-            fsbbt.budget, size_key="synthesis.budgett")),
+        "bad size key": dataclasses.replace(
+            fsbbt, budget=dataclasses.replace(fsbbt.budget, size_key="synthesis.budgett")
+        ),
     }
     for method in broken.values():
         with pytest.raises(TypeError, match="method 'fsbbt'"):

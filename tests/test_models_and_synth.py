@@ -46,8 +46,7 @@ def test_mlp_cvae_shapes_and_latent_size() -> None:
 
 def test_mixup_drops_near_copies_and_counts_them() -> None:
     images = np.random.default_rng(0).integers(0, 256, (50, 1, 28, 28), dtype=np.uint8)
-    draw = mixup_from_fewshot(images, budget=2000, alpha=1.0, threshold=0.05,
-                              rng=np.random.default_rng(1))
+    draw = mixup_from_fewshot(images, budget=2000, alpha=1.0, threshold=0.05, rng=np.random.default_rng(1))
     assert len(draw.images_uint8) + draw.dropped_count == 2000
     assert draw.mixing_weights.min() > 0.05 and draw.mixing_weights.max() < 0.95
     # λ is rounded to 2 decimals; with Beta(1, 1) about 11 % of pairs are near-copies

@@ -15,23 +15,39 @@ from fsbbt.report.build import build_report
 from fsbbt.report.figures import query_efficiency_series
 
 
-def _method(accuracy: list[float], queries: int,
-            query_curves: list[list[list[float]]] | None = None) -> dict:
-    summary = {"accuracy": accuracy, "macro_f1": [a - 0.01 for a in accuracy],
-               "accuracy_mean": float(np.mean(accuracy)), "accuracy_std": float(np.std(accuracy)),
-               "macro_f1_mean": float(np.mean(accuracy)) - 0.01, "teacher_queries": queries,
-               "seconds": [10.0] * len(accuracy), "curves": [{}] * len(accuracy)}
+def _method(accuracy: list[float], queries: int, query_curves: list[list[list[float]]] | None = None) -> dict:
+    summary = {
+        "accuracy": accuracy,
+        "macro_f1": [a - 0.01 for a in accuracy],
+        "accuracy_mean": float(np.mean(accuracy)),
+        "accuracy_std": float(np.std(accuracy)),
+        "macro_f1_mean": float(np.mean(accuracy)) - 0.01,
+        "teacher_queries": queries,
+        "seconds": [10.0] * len(accuracy),
+        "curves": [{}] * len(accuracy),
+    }
     if query_curves is not None:
         summary["query_curves"] = query_curves
     return summary
 
 
-def _write_run(run_dir: Path, dataset: str, seeds: list[int], methods: dict,
-               teacher_accuracy: float = 0.9, figures: bool = True) -> Path:
+def _write_run(
+    run_dir: Path,
+    dataset: str,
+    seeds: list[int],
+    methods: dict,
+    teacher_accuracy: float = 0.9,
+    figures: bool = True,
+) -> Path:
     run_dir.mkdir(parents=True)
-    results = {"dataset": dataset, "n_fewshot": 2000, "seeds": seeds,
-               "teacher": {"arch": "lenet5", "test_accuracy": teacher_accuracy},
-               "methods": methods, "queries": {"sent": 1000, "from_ledger": 0, "budget": None}}
+    results = {
+        "dataset": dataset,
+        "n_fewshot": 2000,
+        "seeds": seeds,
+        "teacher": {"arch": "lenet5", "test_accuracy": teacher_accuracy},
+        "methods": methods,
+        "queries": {"sent": 1000, "from_ledger": 0, "budget": None},
+    }
     (run_dir / "results.json").write_text(json.dumps(results))
     if figures:
         for name in ("samples.png", "curves.png"):
@@ -42,24 +58,35 @@ def _write_run(run_dir: Path, dataset: str, seeds: list[int], methods: dict,
 @pytest.fixture
 def runs(tmp_path: Path) -> list[Path]:
     """Fashion-MNIST split over two runs (seed 1; seeds 2 and 3) and one digits run."""
-    first = _write_run(tmp_path / "fm-seed1", "fashion-mnist", [1], {
-        "standard-kd/lenet5-half": _method([0.83], 2000),
-        "fsbbt/lenet5-half": _method([0.85], 50000),
-        "bbkd/lenet5-half": _method([0.80], 50000, [[[2000, 0.7], [50000, 0.8]]]),
-    })
-    second = _write_run(tmp_path / "fm-seed23", "fashion-mnist", [2, 3], {
-        "standard-kd/lenet5-half": _method([0.84, 0.85], 2000),
-        "fsbbt/lenet5-half": _method([0.86, 0.87], 50000),
-        "bbkd/lenet5-half": _method([0.81, 0.82], 50000,
-                                    [[[2000, 0.72], [50000, 0.81]], [[2000, 0.74], [50000, 0.82]]]),
-    })
-    digits = _write_run(tmp_path / "digits", "digits", [1], {
-        "fsbbt/lenet5-half": _method([0.9], 4100)}, figures=False)
+    first = _write_run(
+        tmp_path / "fm-seed1",
+        "fashion-mnist",
+        [1],
+        {
+            "standard-kd/lenet5-half": _method([0.83], 2000),
+            "fsbbt/lenet5-half": _method([0.85], 50000),
+            "bbkd/lenet5-half": _method([0.80], 50000, [[[2000, 0.7], [50000, 0.8]]]),
+        },
+    )
+    second = _write_run(
+        tmp_path / "fm-seed23",
+        "fashion-mnist",
+        [2, 3],
+        {
+            "standard-kd/lenet5-half": _method([0.84, 0.85], 2000),
+            "fsbbt/lenet5-half": _method([0.86, 0.87], 50000),
+            "bbkd/lenet5-half": _method(
+                [0.81, 0.82], 50000, [[[2000, 0.72], [50000, 0.81]], [[2000, 0.74], [50000, 0.82]]]
+            ),
+        },
+    )
+    digits = _write_run(
+        tmp_path / "digits", "digits", [1], {"fsbbt/lenet5-half": _method([0.9], 4100)}, figures=False
+    )
     return [first, second, digits]
 
 
-def test_report_merges_seeds_and_sets_the_paper_beside_ours(runs: list[Path],
-                                                           tmp_path: Path) -> None:
+def test_report_merges_seeds_and_sets_the_paper_beside_ours(runs: list[Path], tmp_path: Path) -> None:
     markdown, page = build_report(runs, tmp_path / "report")
     text = markdown.read_text()
     # FS-BBT over seeds 1-3: 85, 86, 87 → 86.00 ± 0.82 (population std), paper 84.73
@@ -89,18 +116,25 @@ def test_a_missing_run_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_query_efficiency_series_from_results_only() -> None:
-    results = {"methods": {
-        "student-alone/lenet5-half": _method([0.8], 0),
-        "standard-kd/lenet5-half": _method([0.83], 2000),
-        "fsbbt/lenet5-half": _method([0.85], 50000),
-        "fsbbt[synthesis.budget=4800]/lenet5-half": _method([0.84], 6800),
-        "fsbbt[cvae.sampling=uniform]/lenet5-half": _method([0.5], 50000),  # an ablation
-        "bbkd/lenet5-half": _method([0.8, 0.9], 50000,
-                                    [[[2000, 0.6], [50000, 0.8]], [[2000, 0.8], [50000, 0.9]]]),
-    }}
+    results = {
+        "methods": {
+            "student-alone/lenet5-half": _method([0.8], 0),
+            "standard-kd/lenet5-half": _method([0.83], 2000),
+            "fsbbt/lenet5-half": _method([0.85], 50000),
+            "fsbbt[synthesis.budget=4800]/lenet5-half": _method([0.84], 6800),
+            "fsbbt[cvae.sampling=uniform]/lenet5-half": _method([0.5], 50000),  # an ablation
+            "bbkd/lenet5-half": _method(
+                [0.8, 0.9], 50000, [[[2000, 0.6], [50000, 0.8]], [[2000, 0.8], [50000, 0.9]]]
+            ),
+        }
+    }
     series = {line.label: line for line in query_efficiency_series(results)}
-    assert set(series) == {"student-alone/lenet5-half", "standard-kd/lenet5-half",
-                           "fsbbt/lenet5-half", "bbkd/lenet5-half"}
+    assert set(series) == {
+        "student-alone/lenet5-half",
+        "standard-kd/lenet5-half",
+        "fsbbt/lenet5-half",
+        "bbkd/lenet5-half",
+    }
     assert series["fsbbt/lenet5-half"].queries == [6800, 50000]  # the M sweep, in order
     assert series["bbkd/lenet5-half"].queries == [2000, 50000]
     np.testing.assert_allclose(series["bbkd/lenet5-half"].accuracy_mean, [0.7, 0.85])

@@ -19,8 +19,7 @@ def _tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     executable = BIN / name
     if not executable.exists():
         pytest.fail(f"{name} is not installed beside {sys.executable}; run scripts/setup")
-    return subprocess.run([str(executable), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([str(executable), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_import_layers_hold() -> None:
@@ -39,8 +38,7 @@ def test_code_is_formatted_and_lint_free() -> None:
 def test_readme_is_for_users_and_the_docs_exist() -> None:
     readme = (ROOT / "README.md").read_bytes()
     assert len(readme) <= 15_000, f"README.md is {len(readme):,} bytes; move notes to docs/"
-    for doc in ("docs/method.md", "docs/reproduction.md", "docs/teachers.md",
-                "docs/scale-out.md"):
+    for doc in ("docs/method.md", "docs/reproduction.md", "docs/teachers.md", "docs/scale-out.md"):
         assert (ROOT / doc).is_file(), doc
     ci = (ROOT / ".ci" / "run").read_text()
     test_command = "scripts/setup && .venv/bin/python -m pytest -q"

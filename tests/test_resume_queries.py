@@ -20,17 +20,34 @@ FEW = 50
 
 
 def _command(out: Path) -> list[str]:
-    overrides = fast_run_overrides(linear_teacher_tree("slow_linear_teacher"),
-                                   f"query_batch_size={BATCH}", f"n_fewshot={FEW}",
-                                   "synthesis.budget=150", "methods=[fsbbt/lenet5-half]")
-    return [sys.executable, "-m", "fsbbt", "run", "digits", "--out", str(out), "-q",
-            *[part for assignment in overrides for part in ("--set", assignment)]]
+    overrides = fast_run_overrides(
+        linear_teacher_tree("slow_linear_teacher"),
+        f"query_batch_size={BATCH}",
+        f"n_fewshot={FEW}",
+        "synthesis.budget=150",
+        "methods=[fsbbt/lenet5-half]",
+    )
+    return [
+        sys.executable,
+        "-m",
+        "fsbbt",
+        "run",
+        "digits",
+        "--out",
+        str(out),
+        "-q",
+        *[part for assignment in overrides for part in ("--set", assignment)],
+    ]
 
 
 def _env(log: Path) -> dict[str, str]:
-    return {**os.environ, "FSBBT_QUIET": "1", "OMP_NUM_THREADS": "1",
-            "FSBBT_TEST_TEACHER_SLEEP_S": "0.1",
-            "FSBBT_TEST_TEACHER_LOG": str(log)}
+    return {
+        **os.environ,
+        "FSBBT_QUIET": "1",
+        "OMP_NUM_THREADS": "1",
+        "FSBBT_TEST_TEACHER_SLEEP_S": "0.1",
+        "FSBBT_TEST_TEACHER_LOG": str(log),
+    }
 
 
 def _ledger_rows(out: Path) -> int:
@@ -46,15 +63,15 @@ def _received(log: Path) -> int:
 
 
 def _comparable(results: dict) -> dict:
-    return {key: {field: summary[field] for field in ("accuracy", "macro_f1", "teacher_queries",
-                                                       "curves")}
-            for key, summary in results["methods"].items()}
+    return {
+        key: {field: summary[field] for field in ("accuracy", "macro_f1", "teacher_queries", "curves")}
+        for key, summary in results["methods"].items()
+    }
 
 
 def test_sigkilled_run_resumes_without_paying_twice(tmp_path: Path) -> None:
     out, log = tmp_path / "killed", tmp_path / "teacher.log"
-    victim = subprocess.Popen(_command(out), env=_env(log), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    victim = subprocess.Popen(_command(out), env=_env(log), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while _ledger_rows(out) < FEW + 2 * BATCH:  # the few images and some synthetic ones
         assert victim.poll() is None, victim.stderr.read() if victim.stderr else ""
@@ -70,8 +87,9 @@ def test_sigkilled_run_resumes_without_paying_twice(tmp_path: Path) -> None:
     resumed = json.loads((out / "results.json").read_text())
 
     fresh_log = tmp_path / "fresh.log"
-    subprocess.run(_command(tmp_path / "fresh"), env=_env(fresh_log), check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        _command(tmp_path / "fresh"), env=_env(fresh_log), check=True, capture_output=True, timeout=300
+    )
     fresh = json.loads((tmp_path / "fresh" / "results.json").read_text())
 
     distinct = fresh["queries"]["sent"]

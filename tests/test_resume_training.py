@@ -16,10 +16,22 @@ from fsbbt.train import TrainRecipe, fit_classifier, loop
 from fsbbt.train.checkpoint import load_checkpoint
 
 EPOCHS = 10
-RUN = ["run", "digits", "--set", "methods=[student-alone/lenet5-half,standard-kd/lenet5]",
-       "--set", "n_fewshot=500", "--set", "teacher.epochs=1",
-       "--set", f"student.epochs={EPOCHS}", "--set", "student.augmentation=none",
-       "--set", "curve_points=3"]
+RUN = [
+    "run",
+    "digits",
+    "--set",
+    "methods=[student-alone/lenet5-half,standard-kd/lenet5]",
+    "--set",
+    "n_fewshot=500",
+    "--set",
+    "teacher.epochs=1",
+    "--set",
+    f"student.epochs={EPOCHS}",
+    "--set",
+    "student.augmentation=none",
+    "--set",
+    "curve_points=3",
+]
 STUDENTS = ("student-alone__lenet5-half__seed1.pt", "standard-kd__lenet5__seed1.pt")
 
 
@@ -35,13 +47,19 @@ def _kill_when(process: subprocess.Popen[str], path: Path, timeout_s: float = 12
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_from_its_checkpoint(run_cli, fsbbt_command, cli_environment,
-                                                tmp_path: Path) -> None:
+def test_killed_run_resumes_from_its_checkpoint(
+    run_cli, fsbbt_command, cli_environment, tmp_path: Path
+) -> None:
     out = tmp_path / "killed"
     checkpoint = out / "checkpoints" / "seed1__standard-kd__lenet5.ckpt"
     first_stage = out / "stages" / "seed1__student-alone__lenet5-half.json"
-    process = subprocess.Popen(fsbbt_command([*RUN, "--out", out, "-q"]), env=cli_environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        fsbbt_command([*RUN, "--out", out, "-q"]),
+        env=cli_environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     _kill_when(process, checkpoint)
 
     assert first_stage.is_file(), "the first stage should have finished before the kill"
@@ -67,8 +85,7 @@ def test_killed_run_resumes_from_its_checkpoint(run_cli, fsbbt_command, cli_envi
     run_cli(*RUN, "--out", tmp_path / "uninterrupted", "-q")
     for name in STUDENTS:
         resumed_state = torch.load(out / "students" / name, weights_only=True)
-        reference = torch.load(tmp_path / "uninterrupted" / "students" / name,
-                               weights_only=True)
+        reference = torch.load(tmp_path / "uninterrupted" / "students" / name, weights_only=True)
         for key, tensor in reference.items():
             assert torch.equal(resumed_state[key], tensor), f"{name}: {key} differs"
 
@@ -80,8 +97,13 @@ def test_fit_classifier_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
     def model() -> torch.nn.Module:
         torch.manual_seed(5)
-        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(),
-                                   torch.nn.Dropout(0.2), torch.nn.Linear(16, 3))
+        return torch.nn.Sequential(
+            torch.nn.Flatten(),
+            torch.nn.Linear(64, 16),
+            torch.nn.ReLU(),
+            torch.nn.Dropout(0.2),
+            torch.nn.Linear(16, 3),
+        )
 
     recipe = TrainRecipe(epochs=4, batch_size=32, augmentation="combination")
     reference = model()
@@ -89,17 +111,21 @@ def test_fit_classifier_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
     checkpoint = tmp_path / "stage.ckpt"
     interrupted = model()
-    first_part = fit_classifier(interrupted, images, targets,
-                                TrainRecipe(**{**recipe.__dict__, "epochs": 2}),
-                                seed=1, checkpoint=checkpoint)
+    first_part = fit_classifier(
+        interrupted,
+        images,
+        targets,
+        TrainRecipe(**{**recipe.__dict__, "epochs": 2}),
+        seed=1,
+        checkpoint=checkpoint,
+    )
     saved = load_checkpoint(checkpoint)
     assert saved["epoch"] == 2 and 0 < saved["history"]["seconds"] <= first_part.seconds
     resumed = model()  # a fresh process: new weights, overwritten from the checkpoint
     history = fit_classifier(resumed, images, targets, recipe, seed=1, checkpoint=checkpoint)
     assert history.epoch_loss == pytest.approx(reference_history.epoch_loss, abs=0)
     assert history.seconds > first_part.seconds  # the time of both processes
-    for mine, theirs in zip(resumed.state_dict().values(), reference.state_dict().values(),
-                            strict=True):
+    for mine, theirs in zip(resumed.state_dict().values(), reference.state_dict().values(), strict=True):
         assert torch.equal(mine, theirs)
 
 
@@ -108,10 +134,10 @@ def test_checkpoint_of_another_recipe_is_not_resumed(tmp_path: Path) -> None:
     targets = np.full((8, 2), 0.5, np.float32)
     checkpoint = tmp_path / "stage.ckpt"
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
-    fit_classifier(net, images, targets, TrainRecipe(epochs=2, batch_size=4), seed=1,
-                   checkpoint=checkpoint)
-    history = fit_classifier(net, images, targets, TrainRecipe(epochs=2, batch_size=8, lr=0.1),
-                             seed=1, checkpoint=checkpoint)
+    fit_classifier(net, images, targets, TrainRecipe(epochs=2, batch_size=4), seed=1, checkpoint=checkpoint)
+    history = fit_classifier(
+        net, images, targets, TrainRecipe(epochs=2, batch_size=8, lr=0.1), seed=1, checkpoint=checkpoint
+    )
     assert len(history.epoch_loss) == 2 and history.images_per_second > 0
     second_recipe = TrainRecipe(epochs=2, batch_size=8, lr=0.1)
     assert load_checkpoint(checkpoint)["fingerprint"] == loop._fingerprint(net, 8, second_recipe, 1)
@@ -129,10 +155,10 @@ def test_checkpoint_past_the_last_epoch_is_not_resumed(tmp_path: Path) -> None:
     targets = np.full((8, 2), 0.5, np.float32)
     checkpoint = tmp_path / "stage.ckpt"
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
-    fit_classifier(net, images, targets, TrainRecipe(epochs=3, batch_size=4), seed=1,
-                   checkpoint=checkpoint)
-    history = fit_classifier(net, images, targets, TrainRecipe(epochs=2, batch_size=4), seed=1,
-                             checkpoint=checkpoint)
+    fit_classifier(net, images, targets, TrainRecipe(epochs=3, batch_size=4), seed=1, checkpoint=checkpoint)
+    history = fit_classifier(
+        net, images, targets, TrainRecipe(epochs=2, batch_size=4), seed=1, checkpoint=checkpoint
+    )
     assert len(history.epoch_loss) == 2  # trained 2 epochs afresh, not "3 of 2 done"
     assert load_checkpoint(checkpoint)["epoch"] == 2
 

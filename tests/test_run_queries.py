@@ -31,8 +31,7 @@ def test_second_run_into_the_same_out_sends_nothing(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / STAGES_DIR)
     third = run_experiment(config, tmp_path)
     assert third["queries"]["sent"] == 0
-    assert third["queries"]["from_ledger"] == (first["queries"]["sent"]
-                                               + first["queries"]["from_ledger"])
+    assert third["queries"]["from_ledger"] == (first["queries"]["sent"] + first["queries"]["from_ledger"])
     for key, summary in first["methods"].items():
         assert second["methods"][key]["accuracy"] == summary["accuracy"]
         assert third["methods"][key]["accuracy"] == summary["accuracy"]
@@ -40,7 +39,8 @@ def test_second_run_into_the_same_out_sends_nothing(tmp_path: Path) -> None:
 
 
 def test_budget_shrinks_the_synthetic_set_and_caps_the_ledger(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from fsbbt.core import progress
 
     progress.set_quiet(False)
@@ -51,26 +51,36 @@ def test_budget_shrinks_the_synthetic_set_and_caps_the_ledger(
     assert results["queries"]["budget"] == 150 and results["queries"]["sent"] <= 150
     ledger_rows = sqlite3.connect(tmp_path / LEDGER_FILE).execute("SELECT COUNT(*) FROM answers")
     assert ledger_rows.fetchone()[0] == results["queries"]["sent"]
-    small = load_config("digits", fast_run_overrides(
-        linear_teacher_tree(), "query_budget=50", "methods=[fsbbt/lenet5-half]"))
+    small = load_config(
+        "digits", fast_run_overrides(linear_teacher_tree(), "query_budget=50", "methods=[fsbbt/lenet5-half]")
+    )
     with pytest.raises(FsbbtError, match="cannot label the 100 few images"):
         run_experiment(small, tmp_path / "small")
 
 
 def test_methods_with_their_own_synthetic_sets_split_the_budget(
-        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     """FS-BBT and BBKD in one run: the few images once, then half of the rest each.
     FS-BBT* shares FS-BBT's synthetic set, so it is not a third part."""
     from fsbbt.core import progress
 
     progress.set_quiet(False)
-    config = load_config("digits", fast_run_overrides(
-        linear_teacher_tree(), "query_budget=300", "bbkd.per_round=50", "bbkd.pool_cap=200",
-        "methods=[fsbbt/lenet5-half, fsbbt/lenet5, bbkd/lenet5-half]"))
+    config = load_config(
+        "digits",
+        fast_run_overrides(
+            linear_teacher_tree(),
+            "query_budget=300",
+            "bbkd.per_round=50",
+            "bbkd.pool_cap=200",
+            "methods=[fsbbt/lenet5-half, fsbbt/lenet5, bbkd/lenet5-half]",
+        ),
+    )
     results = run_experiment(config, tmp_path)
     status = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
-    assert ("query budget 300, shared by 2 synthetic sets: synthetic set shrunk from 200 to "
-            "100 images per seed") in status
+    assert (
+        "query budget 300, shared by 2 synthetic sets: synthetic set shrunk from 200 to 100 images per seed"
+    ) in status
     methods = results["methods"]
     assert methods["fsbbt/lenet5-half"]["teacher_queries"] == 200  # N = 100 + 100
     assert methods["fsbbt/lenet5"]["teacher_queries"] == 200

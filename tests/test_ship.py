@@ -28,12 +28,27 @@ def _save(run_dir: Path, method: str, arch: str, train: bool) -> Path:
     digits = load_dataset("digits")
     model = build_classifier(arch, digits.input_shape, digits.num_classes)
     if train:  # a trained student gives confident, non-uniform probabilities to compare
-        fit_classifier(model, digits.train_images[:800], one_hot(digits.train_labels[:800], 10),
-                       TrainRecipe(epochs=3, batch_size=32), seed=0)
+        fit_classifier(
+            model,
+            digits.train_images[:800],
+            one_hot(digits.train_labels[:800], 10),
+            TrainRecipe(epochs=3, batch_size=32),
+            seed=0,
+        )
     path = run_dir / "students" / f"{method}__{arch}__seed1.pt"
-    save_student(model, StudentInfo(arch=arch, input_shape=digits.input_shape,
-                                    class_names=digits.class_names, dataset="digits",
-                                    method=method, seed=1, test_accuracy=0.0), path)
+    save_student(
+        model,
+        StudentInfo(
+            arch=arch,
+            input_shape=digits.input_shape,
+            class_names=digits.class_names,
+            dataset="digits",
+            method=method,
+            seed=1,
+            test_accuracy=0.0,
+        ),
+        path,
+    )
     return path
 
 
@@ -57,8 +72,7 @@ def png_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("export_format", ["onnx", "torchscript"])
-def test_export_round_trip_within_parity_bound(run_dir: Path, tmp_path: Path,
-                                               export_format: str) -> None:
+def test_export_round_trip_within_parity_bound(run_dir: Path, tmp_path: Path, export_format: str) -> None:
     out = tmp_path / f"student.{export_format}"
     report = export_student(run_dir, export_format, out)  # type: ignore[arg-type]
     assert report.student.name == "fsbbt__lenet5-half__seed1.pt"
@@ -90,16 +104,14 @@ def test_predict_agrees_across_formats(run_dir: Path, png_dir: Path, tmp_path: P
     export_student(student, "onnx", onnx_file)
     export_student(student, "torchscript", script_file)
 
-    by_format = [predict(model, [png_dir], top_k=3) for model in (student, onnx_file,
-                                                                   script_file)]
+    by_format = [predict(model, [png_dir], top_k=3) for model in (student, onnx_file, script_file)]
     digits = load_dataset("digits")
     expected = predict_probabilities(load_shipped_student(run_dir), digits.test_images[:4])
     for predictions in by_format:
         assert [p.image.name for p in predictions] == [f"test{i}.png" for i in range(4)]
         for row, prediction in zip(expected, predictions, strict=True):
             assert len(prediction.labels) == 3
-            assert list(prediction.probabilities) == sorted(prediction.probabilities,
-                                                            reverse=True)
+            assert list(prediction.probabilities) == sorted(prediction.probabilities, reverse=True)
             assert prediction.labels[0] == digits.class_names[row.argmax()]
             assert prediction.probabilities[0] == pytest.approx(row.max(), abs=PARITY_BOUND)
 
@@ -117,8 +129,7 @@ def test_corrupt_image_is_named(run_dir: Path, png_dir: Path, tmp_path: Path) ->
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
     with pytest.raises(FsbbtError, match="broken.png"):
-        predict(run_dir / "students" / "fsbbt__lenet5-half__seed1.pt",
-                [png_dir / "test0.png", broken])
+        predict(run_dir / "students" / "fsbbt__lenet5-half__seed1.pt", [png_dir / "test0.png", broken])
 
 
 def test_run_directory_choice(run_dir: Path) -> None:
@@ -148,8 +159,7 @@ def test_cli_export_and_predict(run_cli, run_dir: Path, png_dir: Path, tmp_path:
     exported = run_cli("export", run_dir, "--format", "onnx", "--out", tmp_path / "s.onnx")
     assert "parity: max |p_onnx - p_pytorch| = " in exported.stdout
     assert "on 450 digits test images (bound 1e-04)" in exported.stdout
-    predicted = run_cli("predict", tmp_path / "s.onnx", png_dir / "test0.png", png_dir,
-                        "--top-k", "2")
+    predicted = run_cli("predict", tmp_path / "s.onnx", png_dir / "test0.png", png_dir, "--top-k", "2")
     lines = predicted.stdout.strip().splitlines()
     assert len(lines) == 5 and lines[0].startswith(str(png_dir / "test0.png") + ": ")
     assert all(len(line.split(": ")[1].split(", ")) == 2 for line in lines)

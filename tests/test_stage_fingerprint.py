@@ -10,8 +10,10 @@ from fsbbt.methods import METHODS
 
 def _fingerprints(*overrides: str) -> dict[str, str]:
     config = load_config("digits", list(overrides))
-    return {method: config_fingerprint(config, METHODS[method])
-            for method in ("student-alone", "standard-kd", "fsbbt", "bbkd")}
+    return {
+        method: config_fingerprint(config, METHODS[method])
+        for method in ("student-alone", "standard-kd", "fsbbt", "bbkd")
+    }
 
 
 def test_a_stage_depends_only_on_the_sections_its_method_reads() -> None:
@@ -19,7 +21,8 @@ def test_a_stage_depends_only_on_the_sections_its_method_reads() -> None:
     cvae_changed = _fingerprints("cvae.epochs=7")
     assert cvae_changed["fsbbt"] != base["fsbbt"]
     assert {m: cvae_changed[m] for m in ("student-alone", "standard-kd", "bbkd")} == {
-        m: base[m] for m in ("student-alone", "standard-kd", "bbkd")}
+        m: base[m] for m in ("student-alone", "standard-kd", "bbkd")
+    }
 
     bbkd_changed = _fingerprints("bbkd.per_round=500")
     assert bbkd_changed["bbkd"] != base["bbkd"] and bbkd_changed["fsbbt"] == base["fsbbt"]
@@ -34,8 +37,10 @@ def test_a_stage_depends_only_on_the_sections_its_method_reads() -> None:
 
 def test_keys_that_only_choose_stages_or_transport_keep_every_stage() -> None:
     base = _fingerprints()
-    assert _fingerprints("seeds=[1,2,3]", "curve_points=2", "query_batch_size=7",
-                         "methods=[fsbbt/lenet5]") == base
+    assert (
+        _fingerprints("seeds=[1,2,3]", "curve_points=2", "query_batch_size=7", "methods=[fsbbt/lenet5]")
+        == base
+    )
 
 
 def test_the_query_budget_counts_only_where_it_shrinks_the_synthetic_set() -> None:
@@ -58,8 +63,7 @@ def test_the_precision_counts_as_resolved() -> None:
 def test_each_distinct_synthetic_set_takes_a_part_of_the_budget() -> None:
     def parts(*methods: str) -> set[int]:
         quoted = ", ".join(f"'{method}'" for method in methods)
-        config = load_config("digits", [f"methods=[{quoted}]",
-                                        "query_budget=100000"])
+        config = load_config("digits", [f"methods=[{quoted}]", "query_budget=100000"])
         return {plan.budget_parts for plan in plan_methods(config)}
 
     # FS-BBT and FS-BBT* query one synthetic set; the baselines query none of their own
@@ -69,5 +73,6 @@ def test_each_distinct_synthetic_set_takes_a_part_of_the_budget() -> None:
     assert parts("bbkd/lenet5-half", "bbkd/lenet5") == {2}
     assert parts("fsbbt/lenet5-half", "fsbbt[synthesis.budget=4800]/lenet5-half") == {2}
     config = load_config("digits", ["query_budget=100000"])
-    assert (config_fingerprint(config, METHODS["fsbbt"], budget_parts=2)
-            != config_fingerprint(config, METHODS["fsbbt"], budget_parts=1))
+    assert config_fingerprint(config, METHODS["fsbbt"], budget_parts=2) != config_fingerprint(
+        config, METHODS["fsbbt"], budget_parts=1
+    )

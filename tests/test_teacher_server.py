@@ -48,21 +48,35 @@ def test_server_answers_npy_and_png_and_refuses_bad_requests() -> None:
         info = client.get("/v1/info").json()
         assert info["input_shape"] == [1, 28, 28] and len(info["class_names"]) == 10
         expected = linear_teacher(IMAGES)
-        as_npy = client.post("/v1/predict", content=encode_npy(IMAGES),
-                             headers={"Content-Type": NPY_MEDIA_TYPE, "Accept": NPY_MEDIA_TYPE})
+        as_npy = client.post(
+            "/v1/predict",
+            content=encode_npy(IMAGES),
+            headers={"Content-Type": NPY_MEDIA_TYPE, "Accept": NPY_MEDIA_TYPE},
+        )
         assert np.allclose(decode_npy(as_npy.content, "answer"), expected, atol=1e-6)
         as_png = client.post("/v1/predict", json={"images": [encode_png(i) for i in IMAGES]})
         assert np.allclose(as_png.json()["probabilities"], expected, atol=1e-6)
 
         refusals = [
-            (client.post("/v1/predict", content=b"junk",
-                         headers={"Content-Type": NPY_MEDIA_TYPE}), 400),
-            (client.post("/v1/predict", content=encode_npy(IMAGES[:, :, :20]),
-                         headers={"Content-Type": NPY_MEDIA_TYPE}), 422),
+            (client.post("/v1/predict", content=b"junk", headers={"Content-Type": NPY_MEDIA_TYPE}), 400),
+            (
+                client.post(
+                    "/v1/predict",
+                    content=encode_npy(IMAGES[:, :, :20]),
+                    headers={"Content-Type": NPY_MEDIA_TYPE},
+                ),
+                422,
+            ),
             (client.post("/v1/predict", json={"images": ["not base64!"]}), 400),
             (client.post("/v1/predict", content=b"x", headers={"Content-Type": "text/plain"}), 415),
-            (client.post("/v1/predict", content=encode_npy(np.zeros((40, 1, 28, 28), np.uint8)),
-                         headers={"Content-Type": NPY_MEDIA_TYPE}), 413),
+            (
+                client.post(
+                    "/v1/predict",
+                    content=encode_npy(np.zeros((40, 1, 28, 28), np.uint8)),
+                    headers={"Content-Type": NPY_MEDIA_TYPE},
+                ),
+                413,
+            ),
         ]
         for response, status in refusals:
             assert response.status_code == status
@@ -97,8 +111,11 @@ def _flaky(app: FastAPI, seed: int, injected: dict[str, int]) -> FastAPI:
             draw = chance.random()
             if draw < 0.2:
                 injected["500"] += 1
-                return JSONResponse({"error": "injected"}, status_code=500,
-                                    headers={"Retry-After": "0"} if draw < 0.05 else {})
+                return JSONResponse(
+                    {"error": "injected"},
+                    status_code=500,
+                    headers={"Retry-After": "0"} if draw < 0.05 else {},
+                )
             if draw < 0.3:
                 injected["delay"] += 1
                 await asyncio.sleep(0.8)
@@ -110,8 +127,10 @@ def _flaky(app: FastAPI, seed: int, injected: dict[str, int]) -> FastAPI:
 def test_pipeline_through_a_flaky_server_equals_a_healthy_one(tmp_path: Path) -> None:
     results = {}
     injected = {"500": 0, "delay": 0}
-    for name, app in (("healthy", create_app(FixedTeacher())),
-                      ("flaky", _flaky(create_app(FixedTeacher()), 3, injected))):
+    for name, app in (
+        ("healthy", create_app(FixedTeacher())),
+        ("flaky", _flaky(create_app(FixedTeacher()), 3, injected)),
+    ):
         with running_server(app) as url:
             tree = _http_tree(url, timeout_s=0.4, retries=8, max_backoff_s=0.2)
             config = load_config("digits", fast_run_overrides(tree))
@@ -145,21 +164,30 @@ def _bad_server(kind: str) -> FastAPI:
             return JSONResponse({"probabilities": probs.tolist()})
         if kind == "html":
             return HTMLResponse("<html><body><h1>Internal error</h1></body></html>")
-        bad = {"nan": np.where(probs > 0.1, np.nan, probs),
-               "classes": probs[:, :9],
-               "negative": probs - 0.05,
-               "unnormalised": probs * 1.5}[kind]
-        return JSONResponse({"probabilities": [[str(v) if v != v else v for v in row]
-                                               for row in bad.tolist()]})
+        bad = {
+            "nan": np.where(probs > 0.1, np.nan, probs),
+            "classes": probs[:, :9],
+            "negative": probs - 0.05,
+            "unnormalised": probs * 1.5,
+        }[kind]
+        return JSONResponse(
+            {"probabilities": [[str(v) if v != v else v for v in row] for row in bad.tolist()]}
+        )
 
     return app
 
 
-@pytest.mark.parametrize("kind, message", [("nan", "NaN"), ("classes", "shape"),
-                                           ("negative", "negative"), ("unnormalised", "not 1"),
-                                           ("html", "text/html")])
-def test_malformed_http_answers_are_one_line_errors(tmp_path: Path, kind: str,
-                                                    message: str) -> None:
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("nan", "NaN"),
+        ("classes", "shape"),
+        ("negative", "negative"),
+        ("unnormalised", "not 1"),
+        ("html", "text/html"),
+    ],
+)
+def test_malformed_http_answers_are_one_line_errors(tmp_path: Path, kind: str, message: str) -> None:
     with running_server(_bad_server(kind)) as url:
         teacher = build_teacher(TeacherConfig(**_http_tree(url, concurrency=1)))
         ledger_path = tmp_path / "ledger.sqlite"
@@ -174,10 +202,21 @@ def test_malformed_http_answers_are_one_line_errors(tmp_path: Path, kind: str,
 
 
 def test_serve_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
-    finished = subprocess.run([sys.executable, "-m", "fsbbt", "teacher", "serve",
-                               f"python:{HERE / 'teacher_helpers.py'}:linear_teacher",
-                               "--host", "0.0.0.0"],
-                              capture_output=True, text=True, timeout=60)
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fsbbt",
+            "teacher",
+            "serve",
+            f"python:{HERE / 'teacher_helpers.py'}:linear_teacher",
+            "--host",
+            "0.0.0.0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert finished.returncode == 2
     assert finished.stderr.strip().count("\n") == 0 and "without a token" in finished.stderr
 

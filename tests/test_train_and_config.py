@@ -48,12 +48,15 @@ def test_fit_learns_digits_and_is_deterministic() -> None:
     for _ in range(2):
         torch.manual_seed(0)
         model = build_classifier("lenet5-half", data.input_shape, 10)
-        history = fit_classifier(model, data.train_images, targets,
-                                 TrainRecipe(epochs=3, batch_size=64, augmentation="combination"),
-                                 seed=0)
+        history = fit_classifier(
+            model,
+            data.train_images,
+            targets,
+            TrainRecipe(epochs=3, batch_size=64, augmentation="combination"),
+            seed=0,
+        )
         assert history.epoch_loss[-1] < history.epoch_loss[0]
-        accuracies.append(evaluate_classifier(model, data.test_images, data.test_labels,
-                                              10).accuracy)
+        accuracies.append(evaluate_classifier(model, data.test_images, data.test_labels, 10).accuracy)
     assert accuracies[0] == accuracies[1] and accuracies[0] > 0.5
 
 

@@ -34,11 +34,14 @@ def test_entries_parse_with_nested_values_and_safe_distinct_file_names() -> None
     assert parse_method_entry("fsbbt/lenet5").file_stem == "fsbbt"
 
 
-@pytest.mark.parametrize("entry, needle", [
-    ("fsbbt[teacher.epochs=3]/lenet5", "must be KEY=VALUE with KEY in one of"),
-    ("fsbbt[budget]/lenet5", "must be KEY=VALUE"),
-    ("fsbbt", "must be written METHOD/STUDENT_ARCH"),
-])
+@pytest.mark.parametrize(
+    "entry, needle",
+    [
+        ("fsbbt[teacher.epochs=3]/lenet5", "must be KEY=VALUE with KEY in one of"),
+        ("fsbbt[budget]/lenet5", "must be KEY=VALUE"),
+        ("fsbbt", "must be written METHOD/STUDENT_ARCH"),
+    ],
+)
 def test_bad_entries_are_one_line_errors(entry: str, needle: str) -> None:
     with pytest.raises(FsbbtError, match=needle):
         load_config("digits", [f'methods=["{entry}"]'])
@@ -55,10 +58,10 @@ def _synthetic_kinds(*overrides: str) -> tuple[dict[str, int], np.ndarray]:
     config = config_with_overrides(base, overrides, "test")
     images = np.random.default_rng(0).integers(0, 256, (FEW, 1, 28, 28), dtype=np.uint8)
     oracle = QueryOracle(FixedTeacher())
-    context = MethodContext(config, 1, FewShotSet(images, np.zeros(FEW, np.int64)), oracle,
-                            test_accuracy=lambda model: 0.0)
-    synthetic = build_synthetic_set(images, oracle, synthesis_sources(context),
-                                    config.synthesis.budget, 1)
+    context = MethodContext(
+        config, 1, FewShotSet(images, np.zeros(FEW, np.int64)), oracle, test_accuracy=lambda model: 0.0
+    )
+    synthetic = build_synthetic_set(images, oracle, synthesis_sources(context), config.synthesis.budget, 1)
     kinds, counts = np.unique(synthetic.kind_of_image, return_counts=True)
     counted = dict(zip(kinds.tolist(), counts.tolist(), strict=True))
     # every distinct image was labelled (an undertrained CVAE decodes some twice)
@@ -104,10 +107,13 @@ def test_variants_get_their_own_results_stages_and_synthetic_sets(tmp_path: Path
 
     # a re-run with one variant changed redoes that variant only
     changed = '["fsbbt/lenet5-half", "fsbbt[synthesis.budget=60]/lenet5-half"]'
-    rerun = run_experiment(load_config("digits", fast_run_overrides(
-        linear_teacher_tree(), f"methods={changed}")), tmp_path)
-    assert rerun["methods"]["fsbbt/lenet5-half"]["accuracy"] == \
-        results["methods"]["fsbbt/lenet5-half"]["accuracy"]
+    rerun = run_experiment(
+        load_config("digits", fast_run_overrides(linear_teacher_tree(), f"methods={changed}")), tmp_path
+    )
+    assert (
+        rerun["methods"]["fsbbt/lenet5-half"]["accuracy"]
+        == results["methods"]["fsbbt/lenet5-half"]["accuracy"]
+    )
     assert rerun["methods"]["fsbbt[synthesis.budget=60]/lenet5-half"]["teacher_queries"] == 160
     assert rerun["queries"]["sent"] > 0  # the new variant's images
 

@@ -31,30 +31,45 @@ __version__ = "0.1.0"
 # public name → module that defines it (imported on first access)
 _API: dict[str, str] = {
     # data
-    "load_dataset": "fsbbt.data", "ImageDataset": "fsbbt.data",
+    "load_dataset": "fsbbt.data",
+    "ImageDataset": "fsbbt.data",
     "sample_fewshot_indices": "fsbbt.data",
     # models
-    "build_classifier": "fsbbt.models", "build_cvae": "fsbbt.models",
+    "build_classifier": "fsbbt.models",
+    "build_cvae": "fsbbt.models",
     # teacher
-    "QueryOracle": "fsbbt.teacher", "LocalTeacher": "fsbbt.teacher",
-    "train_teacher": "fsbbt.teacher.train_local", "ensure_teacher": "fsbbt.teacher.train_local",
+    "QueryOracle": "fsbbt.teacher",
+    "LocalTeacher": "fsbbt.teacher",
+    "train_teacher": "fsbbt.teacher.train_local",
+    "ensure_teacher": "fsbbt.teacher.train_local",
     # synthesis
-    "mixup_from_fewshot": "fsbbt.synth", "CvaeConfig": "fsbbt.synth",
-    "train_cvae": "fsbbt.synth", "sample_cvae": "fsbbt.synth",
+    "mixup_from_fewshot": "fsbbt.synth",
+    "CvaeConfig": "fsbbt.synth",
+    "train_cvae": "fsbbt.synth",
+    "sample_cvae": "fsbbt.synth",
     # training and evaluation
-    "TrainRecipe": "fsbbt.train", "TrainHistory": "fsbbt.train",
-    "fit_classifier": "fsbbt.train", "evaluate_classifier": "fsbbt.train",
+    "TrainRecipe": "fsbbt.train",
+    "TrainHistory": "fsbbt.train",
+    "fit_classifier": "fsbbt.train",
+    "evaluate_classifier": "fsbbt.train",
     "predict_probabilities": "fsbbt.train",
     "init_distributed": "fsbbt.core.distributed",
     # methods and experiments
-    "FewShotSet": "fsbbt.methods", "MethodContext": "fsbbt.methods",
-    "get_method": "fsbbt.methods", "load_config": "fsbbt.experiment.config",
-    "run_experiment": "fsbbt.experiment.runner", "TeacherConfig": "fsbbt.config.schema",
-    "distill": "fsbbt.experiment.distill", "Method": "fsbbt.methods",
+    "FewShotSet": "fsbbt.methods",
+    "MethodContext": "fsbbt.methods",
+    "get_method": "fsbbt.methods",
+    "load_config": "fsbbt.experiment.config",
+    "run_experiment": "fsbbt.experiment.runner",
+    "TeacherConfig": "fsbbt.config.schema",
+    "distill": "fsbbt.experiment.distill",
+    "Method": "fsbbt.methods",
     # shipping
-    "export_student": "fsbbt.ship", "predict": "fsbbt.ship",
-    "load_shipped_model": "fsbbt.ship", "load_student": "fsbbt.ship",
-    "save_student": "fsbbt.ship", "StudentInfo": "fsbbt.ship",
+    "export_student": "fsbbt.ship",
+    "predict": "fsbbt.ship",
+    "load_shipped_model": "fsbbt.ship",
+    "load_student": "fsbbt.ship",
+    "save_student": "fsbbt.ship",
+    "StudentInfo": "fsbbt.ship",
     "FsbbtError": "fsbbt.core.errors",
 }
 

@@ -11,28 +11,47 @@ import typer
 from fsbbt.core import progress
 from fsbbt.core.errors import FsbbtError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Black-box few-shot knowledge distillation (FS-BBT) and its baselines.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Black-box few-shot knowledge distillation (FS-BBT) and its baselines.",
+)
 teacher_app = typer.Typer(no_args_is_help=True, help="Train or serve a teacher.")
 app.add_typer(teacher_app, name="teacher")
 
 OutOption = Annotated[Path, typer.Option("--out", help="run directory (created if missing)")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
-DataDirOption = Annotated[Path | None, typer.Option(
-    "--data-dir", help="folder holding the dataset files (else $FSBBT_DATA, cache, system, download)")]
-DeviceOption = Annotated[str | None, typer.Option(
-    "--device", help="cpu, cuda or cuda:N (default: this rank's GPU if any, else CPU)")]
-SetOption = Annotated[list[str] | None, typer.Option(
-    "--set", help="override a config key, e.g. --set student.epochs=5 (repeatable)")]
-BudgetOption = Annotated[int | None, typer.Option(
-    "--query-budget", min=0, help="most teacher answers the run's ledger may ever hold")]
-PrecisionOption = Annotated[str | None, typer.Option(
-    "--precision", help="auto (bf16 on CPUs with native bf16, AMP on CUDA, else fp32), fp32, "
-                        "bf16 or fp16; overrides the config's precision")]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="folder holding the dataset files (else $FSBBT_DATA, cache, system, download)"
+    ),
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option("--device", help="cpu, cuda or cuda:N (default: this rank's GPU if any, else CPU)"),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="override a config key, e.g. --set student.epochs=5 (repeatable)"),
+]
+BudgetOption = Annotated[
+    int | None,
+    typer.Option("--query-budget", min=0, help="most teacher answers the run's ledger may ever hold"),
+]
+PrecisionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--precision",
+        help="auto (bf16 on CPUs with native bf16, AMP on CUDA, else fp32), fp32, "
+        "bf16 or fp16; overrides the config's precision",
+    ),
+]
 
 
-def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] | None,
-               precision: str | None = None) -> list[str]:
+def _overrides(
+    seeds: str | None, data_dir: Path | None, assignments: list[str] | None, precision: str | None = None
+) -> list[str]:
     overrides = list(assignments or [])
     if seeds:
         overrides.append(f"seeds=[{seeds}]")
@@ -43,8 +62,9 @@ def _overrides(seeds: str | None, data_dir: Path | None, assignments: list[str] 
     return overrides
 
 
-def _run_and_report(config_name: str, out: Path, overrides: list[str],
-                    device: str | None, jobs: int = 1) -> None:
+def _run_and_report(
+    config_name: str, out: Path, overrides: list[str], device: str | None, jobs: int = 1
+) -> None:
     from fsbbt.core import distributed
     from fsbbt.experiment.config import load_config
     from fsbbt.experiment.runner import RESULTS_FILE, run_experiment
@@ -56,25 +76,30 @@ def _run_and_report(config_name: str, out: Path, overrides: list[str],
         results = run_experiment(config, out, jobs)
         if distributed.is_main_process():
             print_results(results)
-            typer.echo(f"results: {out / RESULTS_FILE}; figures: {out / 'samples.png'}, "
-                       f"{out / 'curves.png'}, {out / 'query_efficiency.png'}")
+            typer.echo(
+                f"results: {out / RESULTS_FILE}; figures: {out / 'samples.png'}, "
+                f"{out / 'curves.png'}, {out / 'query_efficiency.png'}"
+            )
             typer.echo(_queries_line(results["queries"]))
     finally:
         distributed.shutdown_distributed()
 
 
 @app.command()
-def run(config: Annotated[str, typer.Argument(help="config YAML, or a preset name")],
-        out: OutOption,
-        seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 1,2,3")] = None,
-        data_dir: DataDirOption = None,
-        set_: SetOption = None,
-        query_budget: BudgetOption = None,
-        device: DeviceOption = None,
-        jobs: Annotated[int, typer.Option(
-            "--jobs", "-j", min=1, help="seeds run side by side in this many processes")] = 1,
-        precision: PrecisionOption = None,
-        quiet: QuietOption = False) -> None:
+def run(
+    config: Annotated[str, typer.Argument(help="config YAML, or a preset name")],
+    out: OutOption,
+    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 1,2,3")] = None,
+    data_dir: DataDirOption = None,
+    set_: SetOption = None,
+    query_budget: BudgetOption = None,
+    device: DeviceOption = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="seeds run side by side in this many processes")
+    ] = 1,
+    precision: PrecisionOption = None,
+    quiet: QuietOption = False,
+) -> None:
     """Train (or reuse) the teacher and run every method of CONFIG for each seed.
 
     Re-running with the same --out skips finished stages and resumes the unfinished one;
@@ -89,9 +114,10 @@ def run(config: Annotated[str, typer.Argument(help="config YAML, or a preset nam
 
 
 @app.command()
-def report(runs: Annotated[list[Path], typer.Argument(help="run directories (OUT of `fsbbt run`)")],
-           out: Annotated[Path, typer.Option("--out", help="report directory (created if missing)")],
-           ) -> None:
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="run directories (OUT of `fsbbt run`)")],
+    out: Annotated[Path, typer.Option("--out", help="report directory (created if missing)")],
+) -> None:
     """Merge runs (seeds, datasets) into report.md and a self-contained report.html.
 
     Reads only each run's results.json and figures: no model, no retraining.
@@ -103,18 +129,22 @@ def report(runs: Annotated[list[Path], typer.Argument(help="run directories (OUT
 
 
 @app.command()
-def distill(teacher: Annotated[str, typer.Option(
-                "--teacher", help="URL, KIND:VALUE, teacher YAML, .onnx or saved teacher dir")],
-            images: Annotated[Path, typer.Option("--images", help="folder of unlabeled images")],
-            out: OutOption,
-            student: Annotated[str, typer.Option(help="student architecture")] = "lenet5-half",
-            test_images: Annotated[Path | None, typer.Option(
-                "--test-images", help="labelled test folder: one sub-folder per class")] = None,
-            seed: Annotated[int, typer.Option(help="seed for synthesis and training")] = 1,
-            query_budget: BudgetOption = None,
-            set_: SetOption = None,
-            precision: PrecisionOption = None,
-            quiet: QuietOption = False) -> None:
+def distill(
+    teacher: Annotated[
+        str, typer.Option("--teacher", help="URL, KIND:VALUE, teacher YAML, .onnx or saved teacher dir")
+    ],
+    images: Annotated[Path, typer.Option("--images", help="folder of unlabeled images")],
+    out: OutOption,
+    student: Annotated[str, typer.Option(help="student architecture")] = "lenet5-half",
+    test_images: Annotated[
+        Path | None, typer.Option("--test-images", help="labelled test folder: one sub-folder per class")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed for synthesis and training")] = 1,
+    query_budget: BudgetOption = None,
+    set_: SetOption = None,
+    precision: PrecisionOption = None,
+    quiet: QuietOption = False,
+) -> None:
     """FS-BBT on your own images: query TEACHER, synthesise, train and save a student.
 
     One seed of the same pipeline as `fsbbt run`, into the same kind of run directory;
@@ -124,40 +154,54 @@ def distill(teacher: Annotated[str, typer.Option(
     from fsbbt.report.table import print_results
 
     progress.set_quiet(quiet or progress.is_quiet())
-    results = run_distill(teacher, images, out, student, test_images, seed, query_budget,
-                          _overrides(None, None, set_, precision))
+    results = run_distill(
+        teacher,
+        images,
+        out,
+        student,
+        test_images,
+        seed,
+        query_budget,
+        _overrides(None, None, set_, precision),
+    )
     print_results(results)
-    typer.echo(f"student: {out / 'students'}; results: {out / 'results.json'}; "
-               f"{_queries_line(results['queries'])}")
+    typer.echo(
+        f"student: {out / 'students'}; results: {out / 'results.json'}; {_queries_line(results['queries'])}"
+    )
 
 
 def _queries_line(queries: dict) -> str:
     """The query account in words: this invocation, then the run directory's lifetime."""
-    line = (f"queries: {queries['sent']:,} sent now, {queries['from_ledger']:,} answered by "
-            f"the ledger, {queries.get('paid_in_all', 0):,} paid in all in this directory")
+    line = (
+        f"queries: {queries['sent']:,} sent now, {queries['from_ledger']:,} answered by "
+        f"the ledger, {queries.get('paid_in_all', 0):,} paid in all in this directory"
+    )
     if queries.get("retries_in_all") or queries.get("timeouts_in_all"):
-        line += (f" ({queries.get('retries', 0)} retries and {queries.get('timeouts', 0)} "
-                 f"timeouts now, {queries['retries_in_all']} and {queries['timeouts_in_all']} "
-                 "in all)")
+        line += (
+            f" ({queries.get('retries', 0)} retries and {queries.get('timeouts', 0)} "
+            f"timeouts now, {queries['retries_in_all']} and {queries['timeouts_in_all']} "
+            "in all)"
+        )
     return line
 
 
 @app.command()
-def demo(out: OutOption = Path("runs/demo"), device: DeviceOption = None,
-         quiet: QuietOption = False) -> None:
+def demo(out: OutOption = Path("runs/demo"), device: DeviceOption = None, quiet: QuietOption = False) -> None:
     """Teacher, Student-Alone, Standard-KD and FS-BBT on scikit-learn's digits (~1 minute)."""
     progress.set_quiet(quiet or progress.is_quiet())
     _run_and_report("digits", out, [], device)
 
 
 @teacher_app.command("train")
-def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a preset name")],
-                  out: OutOption,
-                  data_dir: DataDirOption = None,
-                  set_: SetOption = None,
-                  device: DeviceOption = None,
-                  precision: PrecisionOption = None,
-                  quiet: QuietOption = False) -> None:
+def teacher_train(
+    config: Annotated[str, typer.Argument(help="config YAML, or a preset name")],
+    out: OutOption,
+    data_dir: DataDirOption = None,
+    set_: SetOption = None,
+    device: DeviceOption = None,
+    precision: PrecisionOption = None,
+    quiet: QuietOption = False,
+) -> None:
     """Train the config's teacher on the full training split; save weights + teacher.json.
 
     Checkpointed every epoch in OUT: the same command after a kill resumes.
@@ -178,58 +222,78 @@ def teacher_train(config: Annotated[str, typer.Argument(help="config YAML, or a 
     finally:
         distributed.shutdown_distributed()
     if is_main_process:
-        typer.echo(f"teacher {metadata.arch} on {metadata.dataset}: test accuracy "
-                   f"{metadata.test_accuracy:.4f}; saved in {out}")
+        typer.echo(
+            f"teacher {metadata.arch} on {metadata.dataset}: test accuracy "
+            f"{metadata.test_accuracy:.4f}; saved in {out}"
+        )
 
 
 @app.command()
-def export(source: Annotated[Path, typer.Argument(help="run directory (OUT of `fsbbt run` or "
-                                                       "`distill`) or a students/*.pt file")],
-           format_: Annotated[str, typer.Option("--format", help="onnx or torchscript")],
-           out: Annotated[Path, typer.Option("--out", help="file to write")],
-           method: Annotated[str | None, typer.Option(
-               help="in a run directory: which student, e.g. fsbbt/lenet5-half")] = None,
-           seed: Annotated[int | None, typer.Option(help="in a run directory: which seed")] = None,
-           data_dir: Annotated[Path | None, typer.Option(
-               "--data-dir", help="where the parity check's images are: the dataset's folder, "
-                                  "or for a distilled student a folder of images like its own")]
-           = None) -> None:
+def export(
+    source: Annotated[
+        Path, typer.Argument(help="run directory (OUT of `fsbbt run` or `distill`) or a students/*.pt file")
+    ],
+    format_: Annotated[str, typer.Option("--format", help="onnx or torchscript")],
+    out: Annotated[Path, typer.Option("--out", help="file to write")],
+    method: Annotated[
+        str | None, typer.Option(help="in a run directory: which student, e.g. fsbbt/lenet5-half")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="in a run directory: which seed")] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="where the parity check's images are: the dataset's folder, "
+            "or for a distilled student a folder of images like its own",
+        ),
+    ] = None,
+) -> None:
     """Export a student (probabilities out) and check it against PyTorch on real images."""
     from fsbbt.ship.export import PARITY_BOUND, export_student
 
     report = export_student(source, format_, out, method, seed, data_dir)  # type: ignore[arg-type]
     typer.echo(f"exported {report.student} as {report.format} to {report.path}")
-    typer.echo(f"parity: max |p_{report.format} - p_pytorch| = {report.max_abs_difference:.2e} "
-               f"on {report.images_checked} {report.checked_on} "
-               f"(bound {PARITY_BOUND:.0e})")
+    typer.echo(
+        f"parity: max |p_{report.format} - p_pytorch| = {report.max_abs_difference:.2e} "
+        f"on {report.images_checked} {report.checked_on} "
+        f"(bound {PARITY_BOUND:.0e})"
+    )
 
 
 @app.command()
-def predict(model: Annotated[Path, typer.Argument(help="run directory, student .pt (with its "
-                                                       ".json), .onnx or TorchScript file")],
-            images: Annotated[list[Path], typer.Argument(help="image files or folders")],
-            top_k: Annotated[int, typer.Option("--top-k", help="classes shown per image")] = 3,
-            ) -> None:
+def predict(
+    model: Annotated[
+        Path, typer.Argument(help="run directory, student .pt (with its .json), .onnx or TorchScript file")
+    ],
+    images: Annotated[list[Path], typer.Argument(help="image files or folders")],
+    top_k: Annotated[int, typer.Option("--top-k", help="classes shown per image")] = 3,
+) -> None:
     """Classify images with a shipped student; print the top classes and probabilities."""
     from fsbbt.ship.predict import predict as predict_images
 
     for prediction in predict_images(model, images, top_k):
-        ranked = ", ".join(f"{label} {probability:.4f}" for label, probability
-                           in zip(prediction.labels, prediction.probabilities, strict=True))
+        ranked = ", ".join(
+            f"{label} {probability:.4f}"
+            for label, probability in zip(prediction.labels, prediction.probabilities, strict=True)
+        )
         typer.echo(f"{prediction.image}: {ranked}")
 
 
 @teacher_app.command("serve")
-def teacher_serve(model: Annotated[str, typer.Argument(
-                      help="teacher to serve: saved teacher dir, .onnx, KIND:VALUE or YAML")],
-                  host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-                  port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-                  token_env: Annotated[str | None, typer.Option(
-                      "--token-env", help="env var holding the bearer token clients must send")]
-                  = None,
-                  max_request_mb: Annotated[float, typer.Option(
-                      "--max-request-mb", help="largest request body accepted")] = 64.0,
-                  set_: SetOption = None) -> None:
+def teacher_serve(
+    model: Annotated[
+        str, typer.Argument(help="teacher to serve: saved teacher dir, .onnx, KIND:VALUE or YAML")
+    ],
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    token_env: Annotated[
+        str | None, typer.Option("--token-env", help="env var holding the bearer token clients must send")
+    ] = None,
+    max_request_mb: Annotated[
+        float, typer.Option("--max-request-mb", help="largest request body accepted")
+    ] = 64.0,
+    set_: SetOption = None,
+) -> None:
     """Serve a teacher over HTTP (GET /v1/info, POST /v1/predict); see docs/teachers.md."""
     from fsbbt.teacher.factory import build_teacher, teacher_config_from_spec
     from fsbbt.teacher.server import check_bind, serve
@@ -237,8 +301,11 @@ def teacher_serve(model: Annotated[str, typer.Argument(
     check_bind(host, token_env)
     settings = teacher_config_from_spec(model, [a.removeprefix("teacher.") for a in set_ or []])
     served = build_teacher(settings)
-    typer.echo(f"serving {len(served.class_names)}-class teacher for {served.input_shape} "
-               f"inputs on http://{host}:{port}", err=True)
+    typer.echo(
+        f"serving {len(served.class_names)}-class teacher for {served.input_shape} "
+        f"inputs on http://{host}:{port}",
+        err=True,
+    )
     serve(served, host, port, token_env, int(max_request_mb * 1024 * 1024))
 
 

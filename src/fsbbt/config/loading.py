@@ -41,12 +41,12 @@ def validation_message(error: ValidationError, source: str) -> str:
             problems.append(f"missing config key '{key}'")
         else:
             problems.append(f"'{key}': {item['msg']}")
-    return (f"{source}: {'; '.join(problems)}; fix the key (see the config reference in "
-            "README.md)")
+    return f"{source}: {'; '.join(problems)}; fix the key (see the config reference in README.md)"
 
 
-def validate_tree(schema: type[Schema], tree: dict[str, Any], overrides: list[str] | None,
-                  source: str) -> Schema:
+def validate_tree(
+    schema: type[Schema], tree: dict[str, Any], overrides: list[str] | None, source: str
+) -> Schema:
     """``tree`` with ``overrides`` applied, validated as ``schema`` (one-line error)."""
     for assignment in overrides or []:
         apply_override(tree, assignment)

@@ -67,15 +67,19 @@ def parse_method_entry(entry: str, variant_sections: tuple[str, ...] | None = No
     """
     match = _ENTRY.match(entry.strip())
     if match is None:
-        raise ValueError(f"method {entry!r} must be written METHOD/STUDENT_ARCH or "
-                         "METHOD[key=value,...]/STUDENT_ARCH, e.g. fsbbt/lenet5-half")
+        raise ValueError(
+            f"method {entry!r} must be written METHOD/STUDENT_ARCH or "
+            "METHOD[key=value,...]/STUDENT_ARCH, e.g. fsbbt/lenet5-half"
+        )
     overrides = tuple(_split_top_level(match["overrides"] or ""))
     for assignment in overrides:
         dotted = assignment.split("=", 1)[0].strip()
         section_allowed = variant_sections is None or dotted.split(".")[0] in variant_sections
         if "=" not in assignment or not section_allowed or "." not in dotted:
             sections = ", ".join(variant_sections or ("student",))
-            raise ValueError(f"variant {assignment!r} in method {entry!r} must be KEY=VALUE with "
-                             f"KEY in one of the sections {sections}, e.g. "
-                             "synthesis.budget=4800")
+            raise ValueError(
+                f"variant {assignment!r} in method {entry!r} must be KEY=VALUE with "
+                f"KEY in one of the sections {sections}, e.g. "
+                "synthesis.budget=4800"
+            )
     return MethodSpec(match["method"], match["arch"], overrides)

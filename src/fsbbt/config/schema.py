@@ -36,8 +36,17 @@ class Strict(BaseModel):
 # seed) are accepted with every kind, because presets set them and a user switching a
 # preset to another teacher with --set should not have to unset them; they only matter
 # for kind "train".
-_TRAIN_KEYS = {"kind", "arch", "epochs", "batch_size", "lr", "seed", "augmentation",
-               "geometry", "lr_schedule"}
+_TRAIN_KEYS = {
+    "kind",
+    "arch",
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "augmentation",
+    "geometry",
+    "lr_schedule",
+}
 _SHAPE_KEYS = {"output", "input_shape", "class_names"}
 TEACHER_KIND_KEYS: dict[str, set[str]] = {
     "train": set(),
@@ -45,11 +54,19 @@ TEACHER_KIND_KEYS: dict[str, set[str]] = {
     "torchscript": {"path"} | _SHAPE_KEYS,
     "onnx": {"path"} | _SHAPE_KEYS,
     "python": {"function"} | _SHAPE_KEYS,
-    "http": {"url", "headers", "token_env", "request_batch_size", "concurrency", "timeout_s",
-             "retries", "max_backoff_s"} | _SHAPE_KEYS,
+    "http": {
+        "url",
+        "headers",
+        "token_env",
+        "request_batch_size",
+        "concurrency",
+        "timeout_s",
+        "retries",
+        "max_backoff_s",
+    }
+    | _SHAPE_KEYS,
 }
-_REQUIRED_KEY = {"local": "path", "torchscript": "path", "onnx": "path", "python": "function",
-                 "http": "url"}
+_REQUIRED_KEY = {"local": "path", "torchscript": "path", "onnx": "path", "python": "function", "http": "url"}
 
 
 class TeacherConfig(Strict):
@@ -64,7 +81,8 @@ class TeacherConfig(Strict):
     lr: float = Field(1e-3, gt=0)
     seed: int = 0
     augmentation: AugmentationName = Field(
-        "none", description="the teacher's own training augmentation (its full training split)")
+        "none", description="the teacher's own training augmentation (its full training split)"
+    )
     geometry: GeometryName = "auto"
     lr_schedule: LrScheduleName = "constant"
     path: Path | None = None
@@ -92,8 +110,7 @@ class TeacherConfig(Strict):
         kind = self.resolved_kind
         stray = self.model_fields_set - _TRAIN_KEYS - TEACHER_KIND_KEYS[kind]
         if stray:
-            raise ValueError(f"key(s) {', '.join(sorted(stray))} do not apply to teacher "
-                             f"kind {kind!r}")
+            raise ValueError(f"key(s) {', '.join(sorted(stray))} do not apply to teacher kind {kind!r}")
         required = _REQUIRED_KEY.get(kind)
         if required is not None and getattr(self, required) is None:
             raise ValueError(f"teacher kind {kind!r} needs teacher.{required}")
@@ -129,12 +146,17 @@ class RunConfig(Strict):
 
     dataset: str
     data_dir: Path | None = None
-    test_data_dir: Path | None = Field(None, description="dataset images only: a labelled "
-                                       "test folder (CLASS/*.png) for reporting accuracy")
+    test_data_dir: Path | None = Field(
+        None, description="dataset images only: a labelled test folder (CLASS/*.png) for reporting accuracy"
+    )
     n_fewshot: int = Field(2000, ge=1)
     seeds: list[int] = [1]
-    methods: list[str] = ["student-alone/lenet5-half", "standard-kd/lenet5-half",
-                          "fsbbt/lenet5-half", "fsbbt/lenet5"]
+    methods: list[str] = [
+        "student-alone/lenet5-half",
+        "standard-kd/lenet5-half",
+        "fsbbt/lenet5-half",
+        "fsbbt/lenet5",
+    ]
     query_batch_size: int = Field(256, ge=1)
     query_budget: int | None = Field(None, ge=0, description="most answers the ledger may hold")
     curve_points: int = Field(10, ge=0, description="test-accuracy points per training curve")
@@ -155,6 +177,8 @@ class RunConfig(Strict):
         if self.dataset == USER_IMAGES and self.data_dir is None:
             raise ValueError(f"dataset {USER_IMAGES!r} needs data_dir, the folder of images")
         if self.test_data_dir is not None and self.dataset != USER_IMAGES:
-            raise ValueError(f"test_data_dir applies to dataset {USER_IMAGES!r} only; "
-                             f"{self.dataset} brings its own test split")
+            raise ValueError(
+                f"test_data_dir applies to dataset {USER_IMAGES!r} only; "
+                f"{self.dataset} brings its own test split"
+            )
         return self

@@ -46,8 +46,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw) if raw else default
     except ValueError as exc:
-        raise FsbbtError(f"environment variable {name}={raw!r} is not an integer; "
-                         "launch with torchrun, which sets it") from exc
+        raise FsbbtError(
+            f"environment variable {name}={raw!r} is not an integer; launch with torchrun, which sets it"
+        ) from exc
 
 
 def choose_device(requested: str | None, local_rank: int = 0) -> torch.device:
@@ -58,8 +59,7 @@ def choose_device(requested: str | None, local_rank: int = 0) -> torch.device:
         except RuntimeError as exc:
             raise FsbbtError(f"--device {requested!r} is not a device; use cpu or cuda") from exc
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise FsbbtError(f"--device {requested} asked for CUDA but no GPU is visible; "
-                             "use --device cpu")
+            raise FsbbtError(f"--device {requested} asked for CUDA but no GPU is visible; use --device cpu")
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", local_rank)
         return device
@@ -163,11 +163,13 @@ def rank_batches(order: np.ndarray, global_batch_size: int) -> list[np.ndarray]:
     """
     world_size, rank = _state.world_size, _state.rank
     if global_batch_size % world_size:
-        raise FsbbtError(f"batch size {global_batch_size} is not divisible by the "
-                         f"{world_size} processes; choose a batch size that is a multiple of "
-                         "--nproc_per_node × nodes")
+        raise FsbbtError(
+            f"batch size {global_batch_size} is not divisible by the "
+            f"{world_size} processes; choose a batch size that is a multiple of "
+            "--nproc_per_node × nodes"
+        )
     padding = (-len(order)) % world_size
     padded = np.concatenate([order, order[:padding]]) if padding else order
     shard = padded[rank::world_size]
     per_rank = global_batch_size // world_size
-    return [shard[start:start + per_rank] for start in range(0, len(shard), per_rank)]
+    return [shard[start : start + per_rank] for start in range(0, len(shard), per_rank)]

@@ -40,8 +40,13 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def identity(kind: str, *, precision_matters: bool = True,
-             requested_precision: precision.PrecisionName | None = None, **parts: Any) -> str:
+def identity(
+    kind: str,
+    *,
+    precision_matters: bool = True,
+    requested_precision: precision.PrecisionName | None = None,
+    **parts: Any,
+) -> str:
     """A short hash of ``kind`` and the named ``parts``, plus the precision this process
     computes in, or ``requested_precision`` as it resolves on this machine (a config's
     setting, judged before the process is configured with it)."""
@@ -49,8 +54,11 @@ def identity(kind: str, *, precision_matters: bool = True,
     named["kind"] = kind
     if precision_matters:
         device = distributed.current().device
-        mode = (precision.mode_for(device) if requested_precision is None
-                else precision.resolve(requested_precision, device))
+        mode = (
+            precision.mode_for(device)
+            if requested_precision is None
+            else precision.resolve(requested_precision, device)
+        )
         named["precision"] = mode.name
     text = json.dumps(named, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_CHARS]

@@ -82,8 +82,9 @@ def mode_for(device: torch.device) -> ComputeMode:
 @contextlib.contextmanager
 def autocast(mode: ComputeMode, device: torch.device) -> Iterator[None]:
     """Autocast to the mode's dtype on ``device`` (a no-op for float32)."""
-    with torch.autocast(device.type, dtype=mode.autocast_dtype or torch.float32,
-                        enabled=mode.autocast_dtype is not None):
+    with torch.autocast(
+        device.type, dtype=mode.autocast_dtype or torch.float32, enabled=mode.autocast_dtype is not None
+    ):
         yield
 
 

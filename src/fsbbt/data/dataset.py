@@ -28,8 +28,7 @@ class ImageDataset:
             ("test", self.test_images, self.test_labels),
         ):
             if images.dtype != np.uint8 or images.ndim != 4:
-                raise ValueError(f"{split} images must be uint8 N×C×H×W, got {images.dtype} "
-                                 f"{images.shape}")
+                raise ValueError(f"{split} images must be uint8 N×C×H×W, got {images.dtype} {images.shape}")
             if len(images) != len(labels):
                 raise ValueError(f"{split}: {len(images)} images but {len(labels)} labels")
 

@@ -28,5 +28,4 @@ def load_digits_dataset() -> ImageDataset:
     train_x, test_x, train_y, test_y = train_test_split(
         images_uint8, labels, test_size=TEST_FRACTION, stratify=labels, random_state=SPLIT_SEED
     )
-    return ImageDataset("digits", train_x, train_y, test_x, test_y,
-                        tuple(str(d) for d in range(10)))
+    return ImageDataset("digits", train_x, train_y, test_x, test_y, tuple(str(d) for d in range(10)))

@@ -12,8 +12,9 @@ import httpx
 from fsbbt.core import progress
 
 
-def download_verified(mirrors: list[str], filename: str, sha256: str, destination: Path,
-                      timeout_s: float = 30.0) -> list[str]:
+def download_verified(
+    mirrors: list[str], filename: str, sha256: str, destination: Path, timeout_s: float = 30.0
+) -> list[str]:
     """Try each mirror in turn; write ``destination`` atomically once a copy verifies.
 
     Returns the list of failures (one line per mirror tried) so the caller can say
@@ -29,9 +30,10 @@ def download_verified(mirrors: list[str], filename: str, sha256: str, destinatio
         temporary = Path(temporary_name)
         try:
             digest = hashlib.sha256()
-            with os.fdopen(handle, "wb") as out, httpx.stream(
-                "GET", url, timeout=timeout_s, follow_redirects=True
-            ) as response:
+            with (
+                os.fdopen(handle, "wb") as out,
+                httpx.stream("GET", url, timeout=timeout_s, follow_redirects=True) as response,
+            ):
                 response.raise_for_status()
                 total = int(response.headers.get("content-length", 0)) or None
                 with progress.bar(f"download {filename}", total or 0, "B") as download_bar:
@@ -40,8 +42,9 @@ def download_verified(mirrors: list[str], filename: str, sha256: str, destinatio
                         digest.update(chunk)
                         download_bar.advance(len(chunk))
             if digest.hexdigest() != sha256:
-                failures.append(f"{url}: checksum mismatch (got {digest.hexdigest()[:12]}…, "
-                                f"expected {sha256[:12]}…)")
+                failures.append(
+                    f"{url}: checksum mismatch (got {digest.hexdigest()[:12]}…, expected {sha256[:12]}…)"
+                )
                 continue
             os.replace(temporary, destination)
             return []

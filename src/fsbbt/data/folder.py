@@ -19,16 +19,16 @@ from fsbbt.data.dataset import ImageDataset
 
 # what Pillow reads that users keep images in; the same set for distill, CIFAR-style
 # image trees and predict
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
-                  ".ppm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
 
 def list_images(directory: Path) -> list[Path]:
     """Image files under ``directory`` (recursively), sorted."""
     if not directory.is_dir():
         raise FsbbtError(f"{directory} is not a directory; give a folder of images")
-    return sorted(path for path in directory.rglob("*")
-                  if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        path for path in directory.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def read_image(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
@@ -41,13 +41,13 @@ def read_image(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
                 converted = converted.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(converted, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise FsbbtError(f"{path} is not a readable image ({type(exc).__name__}); "
-                         "remove or replace the file") from exc
+        raise FsbbtError(
+            f"{path} is not a readable image ({type(exc).__name__}); remove or replace the file"
+        ) from exc
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
-def read_images(paths: list[Path], input_shape: tuple[int, int, int],
-                description: str) -> np.ndarray:
+def read_images(paths: list[Path], input_shape: tuple[int, int, int], description: str) -> np.ndarray:
     """Decode ``paths`` into one preallocated uint8 N×C×H×W array, with a progress bar."""
     images = np.empty((len(paths), *input_shape), dtype=np.uint8)
     for row, path in enumerate(progress.track(paths, description, len(paths), "img")):
@@ -72,16 +72,19 @@ def labelled_paths(directory: Path, class_names: tuple[str, ...]) -> tuple[list[
     labels: list[int] = []
     for class_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
         if class_dir.name not in index_of:
-            raise FsbbtError(f"folder {class_dir} is not one of the classes "
-                             f"({', '.join(class_names)}); rename or remove it")
+            raise FsbbtError(
+                f"folder {class_dir} is not one of the classes "
+                f"({', '.join(class_names)}); rename or remove it"
+            )
         class_paths = list_images(class_dir)
         paths += class_paths
         labels += [index_of[class_dir.name]] * len(class_paths)
     return paths, np.asarray(labels, dtype=np.int64)
 
 
-def load_labelled_folder(directory: Path, input_shape: tuple[int, int, int],
-                         class_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def load_labelled_folder(
+    directory: Path, input_shape: tuple[int, int, int], class_names: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """A ``class_name/image`` tree as (images, labels), labels indexing ``class_names``."""
     paths, labels = labelled_paths(directory, class_names)
     if not paths:
@@ -89,8 +92,12 @@ def load_labelled_folder(directory: Path, input_shape: tuple[int, int, int],
     return read_images(paths, input_shape, f"read {directory.name}"), labels
 
 
-def load_user_images(images_dir: Path, input_shape: tuple[int, int, int],
-                     class_names: tuple[str, ...], test_dir: Path | None = None) -> ImageDataset:
+def load_user_images(
+    images_dir: Path,
+    input_shape: tuple[int, int, int],
+    class_names: tuple[str, ...],
+    test_dir: Path | None = None,
+) -> ImageDataset:
     """The user's own images as a dataset: every image of ``images_dir`` a training image
     without a label (-1, so any accidental use shows), and the labelled ``test_dir`` tree
     (``CLASS/*.png``) as its test split, or an empty one."""
@@ -100,5 +107,11 @@ def load_user_images(images_dir: Path, input_shape: tuple[int, int, int],
     else:
         test_images = np.empty((0, *input_shape), np.uint8)
         test_labels = np.empty(0, np.int64)
-    return ImageDataset(USER_IMAGES, train_images, np.full(len(train_images), -1, np.int64),
-                        test_images, test_labels, tuple(class_names))
+    return ImageDataset(
+        USER_IMAGES,
+        train_images,
+        np.full(len(train_images), -1, np.int64),
+        test_images,
+        test_labels,
+        tuple(class_names),
+    )

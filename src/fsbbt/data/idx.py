@@ -25,24 +25,26 @@ def read_idx(path: Path) -> np.ndarray:
     except (OSError, EOFError) as exc:
         raise FsbbtError(f"cannot read {path}: {exc}; delete it so fsbbt can fetch a fresh copy") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise FsbbtError(f"{path} is not an IDX file of unsigned bytes (bad magic number); "
-                         "delete it so fsbbt can fetch a fresh copy")
+        raise FsbbtError(
+            f"{path} is not an IDX file of unsigned bytes (bad magic number); "
+            "delete it so fsbbt can fetch a fresh copy"
+        )
     ndim = raw[3]
     header_size = 4 + 4 * ndim
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(dims)) + header_size
     if len(raw) != expected:
-        raise FsbbtError(f"{path} is truncated or corrupt: header says {dims} "
-                         f"({expected} bytes), file has {len(raw)}; delete it and fetch it again")
+        raise FsbbtError(
+            f"{path} is truncated or corrupt: header says {dims} "
+            f"({expected} bytes), file has {len(raw)}; delete it and fetch it again"
+        )
     return np.frombuffer(raw, dtype=_IDX_DTYPES[raw[2]], offset=header_size).reshape(dims).copy()
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write a uint8 array as (gzip-compressed if the name ends in .gz) IDX; used by tests and tools."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(d).to_bytes(4, "big") for d in array.shape
-    )
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wb") as handle:
         handle.write(header + array.tobytes())

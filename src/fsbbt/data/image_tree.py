@@ -33,15 +33,17 @@ def tree_class_names(root: Path) -> tuple[str, ...]:
     return tuple(sorted(p.name for p in (root / "train").iterdir() if p.is_dir()))
 
 
-def is_image_tree(root: Path, class_names: tuple[str, ...] | None = None,
-                  class_count: int | None = None) -> bool:
+def is_image_tree(
+    root: Path, class_names: tuple[str, ...] | None = None, class_count: int | None = None
+) -> bool:
     """True if ``root`` has train/ and test/ folders, whose train classes are exactly
     ``class_names`` and number ``class_count`` when those are given."""
     if not all((root / split).is_dir() for split in SPLITS):
         return False
     found = tree_class_names(root)
-    return ((class_names is None or set(found) == set(class_names))
-            and (class_count is None or len(found) == class_count))
+    return (class_names is None or set(found) == set(class_names)) and (
+        class_count is None or len(found) == class_count
+    )
 
 
 def _listing_key(root: Path, paths: list[Path]) -> str:
@@ -60,8 +62,9 @@ def _image_shape(path: Path) -> tuple[int, int, int]:
             channels = 1 if image.mode in ("L", "I", "I;16", "1", "F") else 3
             return (channels, image.height, image.width)
     except (UnidentifiedImageError, OSError) as exc:
-        raise FsbbtError(f"{path} is not a readable image ({type(exc).__name__}); remove or "
-                         "replace the file") from exc
+        raise FsbbtError(
+            f"{path} is not a readable image ({type(exc).__name__}); remove or replace the file"
+        ) from exc
 
 
 def _read_cache(cache: Path, counts: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -87,26 +90,35 @@ def _write_cache(cache: Path, train: np.ndarray, test: np.ndarray) -> None:
             np.savez(out, train=train, test=test)
         os.replace(temporary, cache)
     except OSError as exc:
-        progress.status(f"could not cache decoded images in {cache.parent} ({exc.strerror}); "
-                        "the next load decodes them again")
+        progress.status(
+            f"could not cache decoded images in {cache.parent} ({exc.strerror}); "
+            "the next load decodes them again"
+        )
 
 
-def load_image_tree(root: Path, name: str, class_names: tuple[str, ...] | None = None,
-                    input_shape: tuple[int, int, int] | None = None) -> ImageDataset:
+def load_image_tree(
+    root: Path,
+    name: str,
+    class_names: tuple[str, ...] | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+) -> ImageDataset:
     """The tree under ``root`` as a dataset, from the decoded cache when the tree is unchanged.
 
     ``class_names`` fixes the label order (default: sorted train folder names);
     ``input_shape`` fixes the size images are read at (default: the first image's).
     """
     if not is_image_tree(root):
-        raise FsbbtError(f"{root} is not an image-folder dataset; expected {root}/train/CLASS/* "
-                         f"and {root}/test/CLASS/*")
+        raise FsbbtError(
+            f"{root} is not an image-folder dataset; expected {root}/train/CLASS/* and {root}/test/CLASS/*"
+        )
     classes = class_names or tree_class_names(root)
     train_paths, train_labels = labelled_paths(root / "train", classes)
     test_paths, test_labels = labelled_paths(root / "test", classes)
     if not train_paths or not test_paths:
-        raise FsbbtError(f"{root}: train/ has {len(train_paths)} and test/ {len(test_paths)} "
-                         "images; both need labelled images in class folders")
+        raise FsbbtError(
+            f"{root}: train/ has {len(train_paths)} and test/ {len(test_paths)} "
+            "images; both need labelled images in class folders"
+        )
     shape = input_shape or _image_shape(train_paths[0])
     key = _listing_key(root, train_paths + test_paths)
     cache = user_cache_dir() / CACHE_SUBDIR / f"{name}-{'x'.join(map(str, shape))}-{key}.npz"

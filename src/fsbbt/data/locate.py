@@ -119,15 +119,22 @@ def extract_members(archive: Path, members: tuple[str, ...], target: Path) -> No
                     shutil.copyfileobj(source, out, 1 << 20)
                 os.replace(partial, destination)
     except KeyError as exc:
-        raise FsbbtError(f"{archive} has no member {exc.args[0]}; it is not the canonical "
-                         "archive: delete it and fetch it again") from exc
+        raise FsbbtError(
+            f"{archive} has no member {exc.args[0]}; it is not the canonical "
+            "archive: delete it and fetch it again"
+        ) from exc
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise FsbbtError(f"cannot extract {archive} ({type(exc).__name__}: {exc}); delete it "
-                         "and fetch it again") from exc
+        raise FsbbtError(
+            f"cannot extract {archive} ({type(exc).__name__}: {exc}); delete it and fetch it again"
+        ) from exc
 
 
-def locate(spec: FileSetSpec, data_dir: Path | None, probe: Callable[[Path], Found | None],
-           allow_download: bool | None = None) -> Found:
+def locate(
+    spec: FileSetSpec,
+    data_dir: Path | None,
+    probe: Callable[[Path], Found | None],
+    allow_download: bool | None = None,
+) -> Found:
     """The first searched folder that ``probe`` accepts, else the downloaded copy.
 
     ``probe`` looks at one folder and returns what the loader needs from it (or None);
@@ -156,8 +163,7 @@ def locate(spec: FileSetSpec, data_dir: Path | None, probe: Callable[[Path], Fou
         for remote in spec.files:
             if (target / remote.filename).is_file():
                 continue
-            failures = download_verified(mirrors, remote.filename, remote.sha256,
-                                         target / remote.filename)
+            failures = download_verified(mirrors, remote.filename, remote.sha256, target / remote.filename)
             if failures:
                 break
         else:
@@ -182,7 +188,8 @@ def locate(spec: FileSetSpec, data_dir: Path | None, probe: Callable[[Path], Fou
     )
 
 
-def locate_files(spec: FileSetSpec, data_dir: Path | None = None,
-                 allow_download: bool | None = None) -> dict[str, Path]:
+def locate_files(
+    spec: FileSetSpec, data_dir: Path | None = None, allow_download: bool | None = None
+) -> dict[str, Path]:
     """Paths of every file in ``spec``, downloading into the cache when nothing local has them."""
     return locate(spec, data_dir, lambda directory: complete_in(directory, spec), allow_download)

@@ -14,25 +14,32 @@ from fsbbt.config.loading import PRESET_DIR, read_yaml_mapping, resolve_config_p
 from fsbbt.config.schema import RunConfig, TeacherConfig
 from fsbbt.methods.registry import owned_sections
 
-__all__ = ["PRESET_DIR", "ExperimentConfig", "TeacherConfig", "config_from_tree",
-           "config_with_overrides", "load_config"]
+__all__ = [
+    "PRESET_DIR",
+    "ExperimentConfig",
+    "TeacherConfig",
+    "config_from_tree",
+    "config_with_overrides",
+    "load_config",
+]
 
 
 def _compose() -> type[RunConfig]:
     sections = owned_sections()
     fields: dict[str, Any] = {name: (model, model()) for name, model in sections.items()}
-    fields["variant_sections"] = (ClassVar[tuple[str, ...]],
-                                  (*RunConfig.variant_sections, *sections))
-    return create_model("ExperimentConfig", __base__=RunConfig,
-                        __doc__="A whole experiment: run-wide keys and every section.",
-                        **fields)
+    fields["variant_sections"] = (ClassVar[tuple[str, ...]], (*RunConfig.variant_sections, *sections))
+    return create_model(
+        "ExperimentConfig",
+        __base__=RunConfig,
+        __doc__="A whole experiment: run-wide keys and every section.",
+        **fields,
+    )
 
 
 ExperimentConfig = _compose()
 
 
-def config_from_tree(tree: dict[str, Any], overrides: list[str] | None,
-                     source: str) -> RunConfig:
+def config_from_tree(tree: dict[str, Any], overrides: list[str] | None, source: str) -> RunConfig:
     """Validate a config built in code (``fsbbt distill``) the same way as a file."""
     return validate_tree(ExperimentConfig, tree, overrides, source)
 
@@ -43,12 +50,10 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
     return config_from_tree(read_yaml_mapping(path), overrides, str(path))
 
 
-def config_with_overrides(config: RunConfig, overrides: tuple[str, ...],
-                          source: str) -> RunConfig:
+def config_with_overrides(config: RunConfig, overrides: tuple[str, ...], source: str) -> RunConfig:
     """``config`` with ``key=value`` assignments applied (a method variant's config)."""
     if not overrides:
         return config
     # only the keys the user set: a full dump would "set" every teacher key, which the
     # teacher section refuses for kinds they do not apply to
-    return config_from_tree(config.model_dump(mode="json", exclude_unset=True), list(overrides),
-                            source)
+    return config_from_tree(config.model_dump(mode="json", exclude_unset=True), list(overrides), source)

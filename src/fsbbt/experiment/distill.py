@@ -22,9 +22,15 @@ from fsbbt.teacher.factory import spec_to_tree
 SYNTHETIC_PER_IMAGE = 24
 
 
-def distill_config(teacher_tree: dict[str, Any], images_dir: Path, image_count: int,
-                   student_arch: str, seed: int, test_dir: Path | None,
-                   overrides: list[str]) -> RunConfig:
+def distill_config(
+    teacher_tree: dict[str, Any],
+    images_dir: Path,
+    image_count: int,
+    student_arch: str,
+    seed: int,
+    test_dir: Path | None,
+    overrides: list[str],
+) -> RunConfig:
     """The FS-BBT config for N user images; ``overrides`` (``--set``) win over defaults."""
     tree: dict[str, Any] = {
         "dataset": USER_IMAGES,
@@ -41,10 +47,16 @@ def distill_config(teacher_tree: dict[str, Any], images_dir: Path, image_count: 
     return config_from_tree(tree, overrides, "fsbbt distill")
 
 
-def distill(teacher: str, images: str | Path, out: str | Path, student: str = "lenet5-half",
-            test_images: str | Path | None = None, seed: int = 1,
-            query_budget: int | None = None, overrides: list[str] | None = None,
-            ) -> dict[str, Any]:
+def distill(
+    teacher: str,
+    images: str | Path,
+    out: str | Path,
+    student: str = "lenet5-half",
+    test_images: str | Path | None = None,
+    seed: int = 1,
+    query_budget: int | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
     """Distil ``teacher`` (a URL, KIND:VALUE, teacher YAML, .onnx or saved teacher
     directory) into a ``student`` on the ``images`` folder; the run directory ``out``
     holds the student (``students/``), results.json and the figures. Returns the results."""
@@ -57,7 +69,13 @@ def distill(teacher: str, images: str | Path, out: str | Path, student: str = "l
     assignments = list(overrides or [])
     if query_budget is not None:
         assignments.append(f"query_budget={query_budget}")
-    config = distill_config(spec_to_tree(teacher), images_dir, image_count,
-                            student, seed, None if test_images is None else Path(test_images),
-                            assignments)
+    config = distill_config(
+        spec_to_tree(teacher),
+        images_dir,
+        image_count,
+        student,
+        seed,
+        None if test_images is None else Path(test_images),
+        assignments,
+    )
     return run_experiment(config, Path(out))

@@ -22,8 +22,9 @@ def data_and_teacher(config: RunConfig, out_dir: Path) -> tuple[ImageDataset, Bl
     if config.dataset == USER_IMAGES:
         teacher = build_teacher(config.teacher)
         assert config.data_dir is not None  # the schema requires it for USER_IMAGES
-        dataset = load_user_images(config.data_dir, tuple(teacher.input_shape),
-                                   tuple(teacher.class_names), config.test_data_dir)
+        dataset = load_user_images(
+            config.data_dir, tuple(teacher.input_shape), tuple(teacher.class_names), config.test_data_dir
+        )
         return dataset, teacher
     dataset = load_dataset(config.dataset, config.data_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

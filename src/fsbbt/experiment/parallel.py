@@ -39,8 +39,9 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _seed_worker(config_tree: dict[str, Any], out_dir: str, seed: int, threads: int,
-                 quiet: bool) -> tuple[SeedOutcome, dict[str, int | None]]:
+def _seed_worker(
+    config_tree: dict[str, Any], out_dir: str, seed: int, threads: int, quiet: bool
+) -> tuple[SeedOutcome, dict[str, int | None]]:
     """One seed in a worker process: the same code path as a seed run in-process."""
     torch.set_num_threads(threads)
     progress.set_quiet(quiet)
@@ -48,8 +49,7 @@ def _seed_worker(config_tree: dict[str, Any], out_dir: str, seed: int, threads: 
     precision.configure(config.precision)  # per process, like the thread count
     run_dir = Path(out_dir)
     dataset, teacher = data_and_teacher(config, run_dir)  # the saved teacher, not retrained
-    oracle = QueryOracle.keeping_answers_in(run_dir, teacher, config.query_batch_size,
-                                            config.query_budget)
+    oracle = QueryOracle.keeping_answers_in(run_dir, teacher, config.query_batch_size, config.query_budget)
     try:
         outcome = run_seed(plan_methods(config), dataset, oracle, seed, run_dir)
         return outcome, oracle.usage()
@@ -57,17 +57,18 @@ def _seed_worker(config_tree: dict[str, Any], out_dir: str, seed: int, threads: 
         oracle.ledger.close()
 
 
-def run_seeds_in_processes(config: RunConfig, out_dir: Path, jobs: int
-                           ) -> tuple[list[SeedOutcome], list[dict[str, int | None]]]:
+def run_seeds_in_processes(
+    config: RunConfig, out_dir: Path, jobs: int
+) -> tuple[list[SeedOutcome], list[dict[str, int | None]]]:
     """Every seed of ``config`` across ``jobs`` processes; outcomes in seed order."""
     threads = max(1, available_cores() // jobs)
-    progress.status(f"running {len(config.seeds)} seeds in {jobs} processes, {threads} torch "
-                    f"thread(s) each")
+    progress.status(f"running {len(config.seeds)} seeds in {jobs} processes, {threads} torch thread(s) each")
     # only the keys the user set: a full dump would set teacher keys its kind refuses
     tree = config.model_dump(mode="json", exclude_unset=True)
-    with ProcessPoolExecutor(max_workers=jobs,
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_seed_worker, tree, str(out_dir), seed, threads,
-                               progress.is_quiet()) for seed in config.seeds]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [
+            pool.submit(_seed_worker, tree, str(out_dir), seed, threads, progress.is_quiet())
+            for seed in config.seeds
+        ]
         finished = [future.result() for future in futures]
     return [outcome for outcome, _ in finished], [usage for _, usage in finished]

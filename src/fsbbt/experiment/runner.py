@@ -37,13 +37,17 @@ def _teacher_summary(teacher: object, config: RunConfig) -> dict[str, Any]:
     """A teacher fsbbt trained or saved knows its test accuracy; measuring any other
     teacher's would cost queries, so it is left out (None)."""
     if isinstance(teacher, LocalTeacher):
-        return {"arch": teacher.metadata.arch, "test_accuracy": teacher.metadata.test_accuracy,
-                "train_seconds": teacher.metadata.train_seconds}
+        return {
+            "arch": teacher.metadata.arch,
+            "test_accuracy": teacher.metadata.test_accuracy,
+            "train_seconds": teacher.metadata.train_seconds,
+        }
     return {"arch": config.teacher.resolved_kind, "test_accuracy": None}
 
 
-def _summed_usage(usages: list[dict[str, int | None]], oracle: QueryOracle,
-                  budget: int | None) -> dict[str, int | None]:
+def _summed_usage(
+    usages: list[dict[str, int | None]], oracle: QueryOracle, budget: int | None
+) -> dict[str, int | None]:
     """The query account of seeds run in worker processes: their own counts added up, the
     lifetime counts read from the shared ledger."""
     total = oracle.usage()
@@ -60,8 +64,10 @@ def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str,
     :mod:`fsbbt.experiment.parallel`); the teacher is trained here first, once.
     """
     if jobs > 1 and distributed.current().is_distributed:
-        raise FsbbtError("--jobs runs seeds in separate processes and cannot be combined with "
-                         "torchrun; use one or the other")
+        raise FsbbtError(
+            "--jobs runs seeds in separate processes and cannot be combined with "
+            "torchrun; use one or the other"
+        )
     precision.configure(config.precision)
     plan_methods(config)  # an unknown method or student is refused before any data is read
     dataset, teacher = data_and_teacher(config, out_dir)
@@ -70,8 +76,9 @@ def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str,
     plans = plan_methods(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     if distributed.is_main_process():
-        oracle = QueryOracle.keeping_answers_in(out_dir, teacher, config.query_batch_size,
-                                                config.query_budget)
+        oracle = QueryOracle.keeping_answers_in(
+            out_dir, teacher, config.query_batch_size, config.query_budget
+        )
     else:  # only rank 0 queries and owns the ledger file; the others hold an unused stand-in
         oracle = QueryOracle(teacher, config.query_batch_size, budget=config.query_budget)
     if distributed.current().is_distributed:
@@ -102,10 +109,15 @@ def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str,
         "queries": usage,
         "test_images": len(dataset.test_images),
         "config": config.model_dump(mode="json"),
-        "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "processes": distributed.current().world_size, "jobs": jobs,
-                    "precision": precision.mode_for(distributed.current().device).name},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.machine(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "processes": distributed.current().world_size,
+            "jobs": jobs,
+            "precision": precision.mode_for(distributed.current().device).name,
+        },
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if not distributed.is_main_process():

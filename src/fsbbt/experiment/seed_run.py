@@ -54,38 +54,57 @@ def plan_methods(config: RunConfig) -> list[PlannedMethod]:
         spec = parse_method_entry(entry, config.variant_sections)
         method = get_method(spec.method)
         if spec.arch not in CLASSIFIERS:
-            raise FsbbtError(f"unknown student architecture {spec.arch!r} in method {entry!r}; "
-                             f"choose one of {', '.join(sorted(CLASSIFIERS))}")
+            raise FsbbtError(
+                f"unknown student architecture {spec.arch!r} in method {entry!r}; "
+                f"choose one of {', '.join(sorted(CLASSIFIERS))}"
+            )
         if method.uses_true_labels and config.dataset == USER_IMAGES:
-            raise FsbbtError(f"method {entry!r} trains on true labels, which your own images "
-                             "do not have; leave it out")
-        entries.append((spec, method,
-                        config_with_overrides(config, spec.overrides, f"method {entry}")))
-    synthetic_sets = {budget_share_key(method, variant, spec.arch)
-                      for spec, method, variant in entries} - {None}
+            raise FsbbtError(
+                f"method {entry!r} trains on true labels, which your own images do not have; leave it out"
+            )
+        entries.append((spec, method, config_with_overrides(config, spec.overrides, f"method {entry}")))
+    synthetic_sets = {budget_share_key(method, variant, spec.arch) for spec, method, variant in entries} - {
+        None
+    }
     parts = max(1, len(synthetic_sets))
-    return [PlannedMethod(spec, method, variant, config_fingerprint(variant, method, parts),
-                          parts)
-            for spec, method, variant in entries]
+    return [
+        PlannedMethod(spec, method, variant, config_fingerprint(variant, method, parts), parts)
+        for spec, method, variant in entries
+    ]
 
 
 def training_curve(history: TrainHistory) -> dict[str, list]:
     """Loss per epoch and test accuracy at the evaluated epochs, as results.json holds them."""
-    return {"epoch_loss": [round(v, 5) for v in history.epoch_loss],
-            "eval_epochs": history.eval_epochs, "eval_accuracy": history.eval_accuracy}
+    return {
+        "epoch_loss": [round(v, 5) for v in history.epoch_loss],
+        "eval_epochs": history.eval_epochs,
+        "eval_accuracy": history.eval_accuracy,
+    }
 
 
-def _save_student(outcome: MethodOutcome, plan: PlannedMethod, seed: int,
-                  accuracy: float | None, dataset: ImageDataset, out_dir: Path) -> None:
+def _save_student(
+    outcome: MethodOutcome,
+    plan: PlannedMethod,
+    seed: int,
+    accuracy: float | None,
+    dataset: ImageDataset,
+    out_dir: Path,
+) -> None:
     spec = plan.spec
     images = plan.config.data_dir if dataset.name == USER_IMAGES else None
-    info = StudentInfo(arch=spec.arch, input_shape=dataset.input_shape,
-                       class_names=dataset.class_names, dataset=dataset.name,
-                       method=f"{spec.method}{spec.variant}",
-                       seed=seed, test_accuracy=accuracy,
-                       images=None if images is None else str(Path(images).resolve()))
-    save_student(outcome.student, info,
-                 out_dir / "students" / student_filename(spec.file_stem, spec.arch, seed))
+    info = StudentInfo(
+        arch=spec.arch,
+        input_shape=dataset.input_shape,
+        class_names=dataset.class_names,
+        dataset=dataset.name,
+        method=f"{spec.method}{spec.variant}",
+        seed=seed,
+        test_accuracy=accuracy,
+        images=None if images is None else str(Path(images).resolve()),
+    )
+    save_student(
+        outcome.student, info, out_dir / "students" / student_filename(spec.file_stem, spec.arch, seed)
+    )
 
 
 def test_accuracy_on(dataset: ImageDataset) -> Callable[[torch.nn.Module], float] | None:
@@ -95,8 +114,9 @@ def test_accuracy_on(dataset: ImageDataset) -> Callable[[torch.nn.Module], float
         return None
 
     def test_accuracy(model: torch.nn.Module) -> float:
-        return evaluate_classifier(model, dataset.test_images, dataset.test_labels,
-                                   dataset.num_classes).accuracy
+        return evaluate_classifier(
+            model, dataset.test_images, dataset.test_labels, dataset.num_classes
+        ).accuracy
 
     return test_accuracy
 
@@ -106,13 +126,13 @@ def fewshot_of(dataset: ImageDataset, config: RunConfig, seed: int) -> FewShotSe
     every image of the user's own folder (which has no labels to balance by)."""
     if dataset.name == USER_IMAGES:
         return FewShotSet(dataset.train_images, dataset.train_labels)
-    indices = sample_fewshot_indices(dataset.train_labels, config.n_fewshot,
-                                     dataset.num_classes, seed)
+    indices = sample_fewshot_indices(dataset.train_labels, config.n_fewshot, dataset.num_classes, seed)
     return FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
 
 
-def run_seed(plans: list[PlannedMethod], dataset: ImageDataset, oracle: QueryOracle,
-             seed: int, out_dir: Path) -> tuple[dict[str, StageResult], Samples | None]:
+def run_seed(
+    plans: list[PlannedMethod], dataset: ImageDataset, oracle: QueryOracle, seed: int, out_dir: Path
+) -> tuple[dict[str, StageResult], Samples | None]:
     """Every planned method for one seed: (key → result, the first sample grid found)."""
     if not plans:
         return {}, None
@@ -126,39 +146,51 @@ def run_seed(plans: list[PlannedMethod], dataset: ImageDataset, oracle: QueryOra
     for plan in plans:
         spec = plan.spec
         stage = Stage(out_dir, seed, spec.file_stem, spec.arch)
-        fingerprint = identity("seed stage", precision_matters=False, plan=plan.fingerprint,
-                               few=few_identity)
+        fingerprint = identity("seed stage", precision_matters=False, plan=plan.fingerprint, few=few_identity)
         # rank 0 decides, so all ranks skip or train together even without a shared disk
         finished = distributed.broadcast_object(
-            stage.load_finished(fingerprint) if distributed.is_main_process() else None)
+            stage.load_finished(fingerprint) if distributed.is_main_process() else None
+        )
         if finished is not None:
             progress.status(f"[seed {seed}] {spec.key}: finished by an earlier run, not redone")
             results[spec.key] = finished
             sample_grid = sample_grid or stage.load_samples() or None
             continue
         progress.status(f"[seed {seed}] {spec.key}")
-        context = MethodContext(plan.config, seed, fewshot, oracle, test_accuracy, cache=cache,
-                                stage_checkpoint=stage.checkpoint,
-                                budget_parts=plan.budget_parts, cvae_store=out_dir / CVAE_DIR)
+        context = MethodContext(
+            plan.config,
+            seed,
+            fewshot,
+            oracle,
+            test_accuracy,
+            cache=cache,
+            stage_checkpoint=stage.checkpoint,
+            budget_parts=plan.budget_parts,
+            cvae_store=out_dir / CVAE_DIR,
+        )
         started = time.perf_counter()
         outcome = plan.method.run(context, spec.arch)
         seconds = time.perf_counter() - started
         accuracy = macro_f1 = None
         if test_accuracy is not None:
-            scores = evaluate_classifier(outcome.student, dataset.test_images,
-                                         dataset.test_labels, dataset.num_classes)
+            scores = evaluate_classifier(
+                outcome.student, dataset.test_images, dataset.test_labels, dataset.num_classes
+            )
             accuracy, macro_f1 = scores.accuracy, scores.macro_f1
-            progress.status(f"[seed {seed}] {spec.key}: accuracy {accuracy:.4f}, macro-F1 "
-                            f"{macro_f1:.4f}, {seconds:.1f} s")
+            progress.status(
+                f"[seed {seed}] {spec.key}: accuracy {accuracy:.4f}, macro-F1 {macro_f1:.4f}, {seconds:.1f} s"
+            )
         result = StageResult(
-            accuracy=accuracy, macro_f1=macro_f1,
-            teacher_queries=outcome.teacher_queries, seconds=round(seconds, 2),
+            accuracy=accuracy,
+            macro_f1=macro_f1,
+            teacher_queries=outcome.teacher_queries,
+            seconds=round(seconds, 2),
             train_seconds=round(outcome.history.seconds, 2),
             train_images_per_second=round(outcome.history.images_per_second, 1),
             curve=training_curve(outcome.history),
             query_curve=[[queries, accuracy] for queries, accuracy in outcome.query_curve],
-            timings={name: round(outcome.timings.get(name, 0.0), 2)
-                     for name in plan.method.timings})
+            timings={name: round(outcome.timings.get(name, 0.0), 2) for name in plan.method.timings},
+        )
         results[spec.key] = result
         if distributed.is_main_process():
             _save_student(outcome, plan, seed, accuracy, dataset, out_dir)

@@ -25,8 +25,16 @@ STAGES_DIR = "stages"
 CHECKPOINTS_DIR = "checkpoints"
 # Keys that choose which stages run, where data is found or how answers travel, not what
 # a stage computes.
-_NOT_IN_FINGERPRINT = {"seeds", "methods", "data_dir", "test_data_dir", "curve_points",
-                       "query_batch_size", "query_budget", "precision"}
+_NOT_IN_FINGERPRINT = {
+    "seeds",
+    "methods",
+    "data_dir",
+    "test_data_dir",
+    "curve_points",
+    "query_batch_size",
+    "query_budget",
+    "precision",
+}
 
 
 def config_fingerprint(config: RunConfig, method: Method, budget_parts: int = 1) -> str:
@@ -40,15 +48,18 @@ def config_fingerprint(config: RunConfig, method: Method, budget_parts: int = 1)
     """
     settings = config.model_dump(mode="json", exclude_defaults=True)
     sections = {"teacher", "student", *owned_sections()}
-    relevant = {key: value for key, value in settings.items()
-                if key not in _NOT_IN_FINGERPRINT
-                and (key not in sections or key in method.reads)}
+    relevant = {
+        key: value
+        for key, value in settings.items()
+        if key not in _NOT_IN_FINGERPRINT and (key not in sections or key in method.reads)
+    }
     relevant["dataset"] = config.dataset
     relevant["n_fewshot"] = config.n_fewshot
     if method.budget is not None and config.query_budget is not None:
         relevant["query_budget"] = [config.query_budget, len(config.seeds), budget_parts]
-    return identity("finished stage", requested_precision=config.precision, method=method.name,
-                    settings=relevant)
+    return identity(
+        "finished stage", requested_precision=config.precision, method=method.name, settings=relevant
+    )
 
 
 class Stage:
@@ -81,11 +92,11 @@ class Stage:
             return {}
         with np.load(self.samples_file) as arrays:
             kinds = sorted({name.rsplit("__", 1)[0] for name in arrays.files})
-            return {kind: (arrays[f"{kind}__images"], arrays[f"{kind}__labels"])
-                    for kind in kinds}
+            return {kind: (arrays[f"{kind}__images"], arrays[f"{kind}__labels"]) for kind in kinds}
 
-    def save_finished(self, result: StageResult, fingerprint: str,
-                      samples: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    def save_finished(
+        self, result: StageResult, fingerprint: str, samples: dict[str, tuple[np.ndarray, np.ndarray]]
+    ) -> None:
         """Record the stage as done (samples first, the JSON last) and drop its checkpoint."""
         self.result_file.parent.mkdir(parents=True, exist_ok=True)
         if samples:
@@ -93,6 +104,5 @@ class Stage:
             for kind, (images, labels) in samples.items():
                 arrays[f"{kind}__images"], arrays[f"{kind}__labels"] = images, labels
             np.savez(self.samples_file, **arrays)
-        write_json_atomically(self.result_file, {"config_fingerprint": fingerprint,
-                                                 "result": asdict(result)})
+        write_json_atomically(self.result_file, {"config_fingerprint": fingerprint, "result": asdict(result)})
         self.checkpoint.unlink(missing_ok=True)

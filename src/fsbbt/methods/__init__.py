@@ -5,5 +5,13 @@ from fsbbt.methods.base import FewShotSet, MethodContext, MethodOutcome, SeedCac
 from fsbbt.methods.declaration import BudgetShare, Method
 from fsbbt.methods.registry import METHODS, get_method
 
-__all__ = ["METHODS", "BudgetShare", "FewShotSet", "Method", "MethodContext", "MethodOutcome",
-           "SeedCache", "get_method"]
+__all__ = [
+    "METHODS",
+    "BudgetShare",
+    "FewShotSet",
+    "Method",
+    "MethodContext",
+    "MethodOutcome",
+    "SeedCache",
+    "get_method",
+]

@@ -90,20 +90,30 @@ class MethodOutcome:
     query_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
-def student_recipe(config: RunConfig, channels: int,
-                   augmentation: AugmentationName | None = None) -> TrainRecipe:
+def student_recipe(
+    config: RunConfig, channels: int, augmentation: AugmentationName | None = None
+) -> TrainRecipe:
     """The config's student recipe for images of ``channels`` channels; ``augmentation``
     overrides its augmentation."""
     settings = config.student
-    return TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                       augmentation=augmentation or settings.augmentation,
-                       geometry=geometry_for(settings.geometry, channels),
-                       lr_schedule=settings.lr_schedule)
+    return TrainRecipe(
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        augmentation=augmentation or settings.augmentation,
+        geometry=geometry_for(settings.geometry, channels),
+        lr_schedule=settings.lr_schedule,
+    )
 
 
-def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
-                  targets: np.ndarray, description: str,
-                  augmentation: AugmentationName | None = None) -> tuple[nn.Module, TrainHistory]:
+def train_student(
+    context: MethodContext,
+    arch: str,
+    images_uint8: np.ndarray,
+    targets: np.ndarray,
+    description: str,
+    augmentation: AugmentationName | None = None,
+) -> tuple[nn.Module, TrainHistory]:
     """Train a fresh ``arch`` on (images, soft targets) with the configured student recipe.
 
     ``augmentation`` overrides the recipe's (the baselines use ``student.baseline_augmentation``).
@@ -116,12 +126,19 @@ def train_student(context: MethodContext, arch: str, images_uint8: np.ndarray,
     student = build_classifier(arch, context.input_shape, context.num_classes)
     points = context.config.curve_points
     eval_every = max(1, settings.epochs // points) if points and context.test_accuracy else 0
-    real_images = (context.fewshot.images_uint8 if settings.batch_norm_statistics == "real"
-                   else None)
-    history = fit_classifier(student, images_uint8, targets, recipe, seed=context.seed,
-                             description=description, evaluate=context.test_accuracy,
-                             eval_every=eval_every, checkpoint=context.stage_checkpoint,
-                             statistics_images=real_images)
+    real_images = context.fewshot.images_uint8 if settings.batch_norm_statistics == "real" else None
+    history = fit_classifier(
+        student,
+        images_uint8,
+        targets,
+        recipe,
+        seed=context.seed,
+        description=description,
+        evaluate=context.test_accuracy,
+        eval_every=eval_every,
+        checkpoint=context.stage_checkpoint,
+        statistics_images=real_images,
+    )
     return student, history
 
 
@@ -142,14 +159,16 @@ def synthetic_images_within_budget(context: MethodContext, wanted: int, what: st
     per_seed = query_budget // len(config.seeds)
     fewshot_count = len(context.fewshot.images_uint8)
     if per_seed < fewshot_count:
-        raise FsbbtError(f"query budget {query_budget} cannot label the {fewshot_count} few "
-                         f"images for each of {len(config.seeds)} seed(s); raise --query-budget "
-                         f"to at least {fewshot_count * len(config.seeds)}")
+        raise FsbbtError(
+            f"query budget {query_budget} cannot label the {fewshot_count} few "
+            f"images for each of {len(config.seeds)} seed(s); raise --query-budget "
+            f"to at least {fewshot_count * len(config.seeds)}"
+        )
     share = (per_seed - fewshot_count) // context.budget_parts
     fitted = min(wanted, share)
     if fitted < wanted:
-        shared_by = (f", shared by {context.budget_parts} synthetic sets"
-                     if context.budget_parts > 1 else "")
-        progress.status(f"query budget {query_budget}{shared_by}: {what} shrunk from {wanted} "
-                        f"to {fitted} images per seed")
+        shared_by = f", shared by {context.budget_parts} synthetic sets" if context.budget_parts > 1 else ""
+        progress.status(
+            f"query budget {query_budget}{shared_by}: {what} shrunk from {wanted} to {fitted} images per seed"
+        )
     return fitted

@@ -66,12 +66,20 @@ SCORING_CHUNK = 4096
 class BbkdConfig(Strict):
     """BBKD, the active-MixUp baseline (this module's docstring says which choice is whose)."""
 
-    budget: int | None = Field(None, ge=1, description="teacher queries in all, the N real "
-                               "images included; default N + synthesis.budget, FS-BBT's")
+    budget: int | None = Field(
+        None,
+        ge=1,
+        description="teacher queries in all, the N real "
+        "images included; default N + synthesis.budget, FS-BBT's",
+    )
     per_round: int = Field(10_000, ge=1, description="least-confident mixes queried per round")
     weights: tuple[float, ...] = tuple(round(0.30 + 0.04 * i, 2) for i in range(11))
-    pool_cap: int | None = Field(100_000, ge=1, description="pool pairs scored per round (a "
-                                 "random subsample, for CPU cost); null scores the whole pool")
+    pool_cap: int | None = Field(
+        100_000,
+        ge=1,
+        description="pool pairs scored per round (a "
+        "random subsample, for CPU cost); null scores the whole pool",
+    )
     augmentation: AugmentationName = "standard"
 
     @model_validator(mode="after")
@@ -79,8 +87,9 @@ class BbkdConfig(Strict):
         if not self.weights or not all(0 < w < 1 for w in self.weights):
             raise ValueError("bbkd.weights must be a non-empty list of numbers in (0, 1)")
         if self.pool_cap is not None and self.pool_cap < self.per_round:
-            raise ValueError(f"bbkd.pool_cap {self.pool_cap} must be at least bbkd.per_round "
-                             f"{self.per_round}")
+            raise ValueError(
+                f"bbkd.pool_cap {self.pool_cap} must be at least bbkd.per_round {self.per_round}"
+            )
         return self
 
 
@@ -92,34 +101,50 @@ def pair_pool(count: int) -> tuple[np.ndarray, np.ndarray]:
     return first.astype(np.int64), second.astype(np.int64)
 
 
-def least_confident_weights(student: nn.Module, images_uint8: np.ndarray, first: np.ndarray,
-                            second: np.ndarray, weights: tuple[float, ...]
-                            ) -> tuple[np.ndarray, np.ndarray]:
+def least_confident_weights(
+    student: nn.Module,
+    images_uint8: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    weights: tuple[float, ...],
+) -> tuple[np.ndarray, np.ndarray]:
     """Per pair: the student's lowest top-1 probability over ``weights``, and that weight."""
     confidence = np.empty(len(first), np.float32)
     best_weight = np.empty(len(first), np.float32)
     for start in range(0, len(first), SCORING_CHUNK):
         rows = slice(start, start + SCORING_CHUNK)
-        per_weight = np.stack([
-            predict_probabilities(student, mix_pairs(images_uint8, first[rows], second[rows], w))
-            .max(axis=1) for w in weights])
+        per_weight = np.stack(
+            [
+                predict_probabilities(student, mix_pairs(images_uint8, first[rows], second[rows], w)).max(
+                    axis=1
+                )
+                for w in weights
+            ]
+        )
         lowest = per_weight.argmin(axis=0)
         confidence[rows] = per_weight[lowest, np.arange(per_weight.shape[1])]
         best_weight[rows] = np.asarray(weights, np.float32)[lowest]
     return confidence, best_weight
 
 
-def _select_new_mixes(images_uint8: np.ndarray, first: np.ndarray, second: np.ndarray,
-                      confidence: np.ndarray, best_weight: np.ndarray, count: int,
-                      labelled_keys: set[str]) -> tuple[np.ndarray, np.ndarray]:
+def _select_new_mixes(
+    images_uint8: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    confidence: np.ndarray,
+    best_weight: np.ndarray,
+    count: int,
+    labelled_keys: set[str],
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``count`` least-confident mixes whose bytes are not labelled yet: (positions, images)."""
     order = np.argsort(confidence, kind="stable")
     positions: list[int] = []
     chosen: list[np.ndarray] = []
     for start in range(0, len(order), count):
-        candidates = order[start:start + count]
-        mixes = np.concatenate([mix_pairs(images_uint8, first[[i]], second[[i]], best_weight[i])
-                                for i in candidates])
+        candidates = order[start : start + count]
+        mixes = np.concatenate(
+            [mix_pairs(images_uint8, first[[i]], second[[i]], best_weight[i]) for i in candidates]
+        )
         for position, mix, key in zip(candidates, mixes, image_keys(mixes), strict=True):
             if key in labelled_keys:
                 continue
@@ -128,8 +153,10 @@ def _select_new_mixes(images_uint8: np.ndarray, first: np.ndarray, second: np.nd
             chosen.append(mix)
             if len(positions) == count:
                 return np.asarray(positions), np.stack(chosen)
-    raise FsbbtError(f"BBKD found only {len(positions)} new mixes of the {count} this round "
-                     "needs (the pool repeats images); lower bbkd.budget or raise bbkd.pool_cap")
+    raise FsbbtError(
+        f"BBKD found only {len(positions)} new mixes of the {count} this round "
+        "needs (the pool repeats images); lower bbkd.budget or raise bbkd.pool_cap"
+    )
 
 
 def _round_checkpoint(context: MethodContext, round_index: int, last: bool) -> Path | None:
@@ -138,7 +165,8 @@ def _round_checkpoint(context: MethodContext, round_index: int, last: bool) -> P
     if context.stage_checkpoint is None or last:
         return context.stage_checkpoint
     return context.stage_checkpoint.with_name(
-        f"{context.stage_checkpoint.stem}.round{round_index}{context.stage_checkpoint.suffix}")
+        f"{context.stage_checkpoint.stem}.round{round_index}{context.stage_checkpoint.suffix}"
+    )
 
 
 def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
@@ -147,13 +175,16 @@ def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
     n = len(fewshot_images)
     wanted_total = settings.budget or n + context.config.synthesis.budget
     if wanted_total < n:
-        raise FsbbtError(f"bbkd.budget {wanted_total} cannot label the {n} few images; set it "
-                         f"to at least {n}")
+        raise FsbbtError(
+            f"bbkd.budget {wanted_total} cannot label the {n} few images; set it to at least {n}"
+        )
     mix_count = synthetic_images_within_budget(context, wanted_total - n, "BBKD's mixes")
     first, second = pair_pool(n)
     if mix_count > len(first):
-        raise FsbbtError(f"BBKD needs {mix_count} mixes but {n} few images give only "
-                         f"{len(first)} pairs; lower bbkd.budget to at most {n + len(first)}")
+        raise FsbbtError(
+            f"BBKD needs {mix_count} mixes but {n} few images give only "
+            f"{len(first)} pairs; lower bbkd.budget to at most {n + len(first)}"
+        )
     round_sizes = [settings.per_round] * (mix_count // settings.per_round)
     if mix_count % settings.per_round:
         round_sizes.append(mix_count % settings.per_round)
@@ -172,12 +203,17 @@ def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
             size = round_sizes[round_index - 1]
             left = np.flatnonzero(available)
             rng = np.random.default_rng([context.seed, 3, round_index])
-            scored = left if settings.pool_cap is None or settings.pool_cap >= len(left) \
+            scored = (
+                left
+                if settings.pool_cap is None or settings.pool_cap >= len(left)
                 else np.sort(rng.choice(left, settings.pool_cap, replace=False))
+            )
             confidence, best_weight = least_confident_weights(
-                student, fewshot_images, first[scored], second[scored], settings.weights)
-            positions, mixes = _select_new_mixes(fewshot_images, first[scored], second[scored],
-                                                 confidence, best_weight, size, labelled_keys)
+                student, fewshot_images, first[scored], second[scored], settings.weights
+            )
+            positions, mixes = _select_new_mixes(
+                fewshot_images, first[scored], second[scored], confidence, best_weight, size, labelled_keys
+            )
             available[scored[positions]] = False
             probs = context.oracle.query(mixes, f"BBKD round {round_index}: label {size} mixes")
             labelled_images = np.concatenate([labelled_images, mixes])
@@ -186,18 +222,23 @@ def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
         if checkpoint is not None and checkpoint != context.stage_checkpoint:
             checkpoints.append(checkpoint)
         student, history = train_student(
-            dataclasses.replace(context, stage_checkpoint=checkpoint), arch, labelled_images,
-            labelled_probs, f"bbkd/{arch} round {round_index}", settings.augmentation)
+            dataclasses.replace(context, stage_checkpoint=checkpoint),
+            arch,
+            labelled_images,
+            labelled_probs,
+            f"bbkd/{arch} round {round_index}",
+            settings.augmentation,
+        )
         if context.test_accuracy is not None:
             accuracy = context.test_accuracy(student)
             query_curve.append((len(labelled_images), accuracy))
-            progress.status(f"BBKD round {round_index}: {len(labelled_images)} queries, "
-                            f"test accuracy {accuracy:.4f}")
+            progress.status(
+                f"BBKD round {round_index}: {len(labelled_images)} queries, test accuracy {accuracy:.4f}"
+            )
     for finished_round in checkpoints:  # the stage is done: nothing left to resume
         finished_round.unlink(missing_ok=True)
     assert student is not None
-    return MethodOutcome(student, history, teacher_queries=len(labelled_images),
-                         query_curve=query_curve)
+    return MethodOutcome(student, history, teacher_queries=len(labelled_images), query_curve=query_curve)
 
 
 BBKD = Method(
@@ -206,6 +247,5 @@ BBKD = Method(
     run=run_bbkd,
     reads=("student", "teacher", "synthesis", "bbkd"),
     sections={"bbkd": BbkdConfig},
-    budget=BudgetShare(sections=("student", "synthesis", "bbkd"), per_student=True,
-                       size_key="bbkd.budget"),
+    budget=BudgetShare(sections=("student", "synthesis", "bbkd"), per_student=True, size_key="bbkd.budget"),
 )

@@ -113,5 +113,9 @@ def budget_share_key(method: Method, config: RunConfig, arch: str) -> str | None
     parts = {section: settings[section] for section in method.budget.sections}
     if method.budget.per_student:
         parts["arch"] = arch
-    return identity("queried images", method=method.name, precision_matters=False,
-                    settings=json.dumps(parts, sort_keys=True))
+    return identity(
+        "queried images",
+        method=method.name,
+        precision_matters=False,
+        settings=json.dumps(parts, sort_keys=True),
+    )

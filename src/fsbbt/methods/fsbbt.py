@@ -51,21 +51,25 @@ def _synthetic_set(context: MethodContext, arch: str) -> SyntheticSet:
     key = budget_share_key(FSBBT, context.config, arch)
     assert key is not None
     if key not in context.cache.synthetic_sets:
-        budget = synthetic_images_within_budget(context, context.config.synthesis.budget,
-                                                "synthetic set")
+        budget = synthetic_images_within_budget(context, context.config.synthesis.budget, "synthetic set")
         context.cache.synthetic_sets[key] = build_synthetic_set(
-            context.fewshot.images_uint8, context.oracle, synthesis_sources(context), budget,
-            context.seed)
+            context.fewshot.images_uint8, context.oracle, synthesis_sources(context), budget, context.seed
+        )
     return context.cache.synthetic_sets[key]
 
 
 def run_fsbbt(context: MethodContext, arch: str) -> MethodOutcome:
     synthetic = _synthetic_set(context, arch)
-    student, history = train_student(context, arch, synthetic.images_uint8,
-                                     synthetic.teacher_probs, f"fsbbt/{arch}")
-    return MethodOutcome(student, history, teacher_queries=len(synthetic.images_uint8),
-                         samples=synthetic.samples_by_kind(),
-                         timings={"synthesis": synthetic.seconds, **synthetic.source_seconds})
+    student, history = train_student(
+        context, arch, synthetic.images_uint8, synthetic.teacher_probs, f"fsbbt/{arch}"
+    )
+    return MethodOutcome(
+        student,
+        history,
+        teacher_queries=len(synthetic.images_uint8),
+        samples=synthetic.samples_by_kind(),
+        timings={"synthesis": synthetic.seconds, **synthetic.source_seconds},
+    )
 
 
 FSBBT = Method(
@@ -74,7 +78,6 @@ FSBBT = Method(
     run=run_fsbbt,
     reads=("student", "teacher", "synthesis", "cvae"),
     sections={"synthesis": SynthesisConfig, "cvae": CvaeConfig},
-    budget=BudgetShare(sections=("synthesis", "cvae"), per_student=False,
-                       size_key="synthesis.budget"),
+    budget=BudgetShare(sections=("synthesis", "cvae"), per_student=False, size_key="synthesis.budget"),
     timings=("synthesis", "mixup", "cvae"),
 )

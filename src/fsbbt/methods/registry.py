@@ -11,12 +11,15 @@ from fsbbt.methods.fsbbt import FSBBT
 from fsbbt.methods.standard_kd import STANDARD_KD
 from fsbbt.methods.student_alone import STUDENT_ALONE
 
-METHODS: dict[str, Method] = {method.name: method for method in (
-    STUDENT_ALONE,
-    STANDARD_KD,
-    FSBBT,
-    BBKD,
-)}
+METHODS: dict[str, Method] = {
+    method.name: method
+    for method in (
+        STUDENT_ALONE,
+        STANDARD_KD,
+        FSBBT,
+        BBKD,
+    )
+}
 
 
 def check_declarations(methods: dict[str, Method]) -> None:

@@ -9,8 +9,14 @@ from fsbbt.methods.declaration import Method
 def run_standard_kd(context: MethodContext, arch: str) -> MethodOutcome:
     images = context.fewshot.images_uint8
     teacher_probs = context.oracle.query(images, "label the few images")
-    student, history = train_student(context, arch, images, teacher_probs, f"standard-kd/{arch}",
-                                     context.config.student.baseline_augmentation)
+    student, history = train_student(
+        context,
+        arch,
+        images,
+        teacher_probs,
+        f"standard-kd/{arch}",
+        context.config.student.baseline_augmentation,
+    )
     return MethodOutcome(student, history, teacher_queries=len(images))
 
 

@@ -20,17 +20,35 @@ class AlexNet(nn.Module):
     :func:`~fsbbt.models.init.keras_initialise`.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, image_size: int = 32,
-                 filters: tuple[int, int, int, int, int] = (48, 128, 192, 192, 128),
-                 dense: tuple[int, int] = (512, 256)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: int = 32,
+        filters: tuple[int, int, int, int, int] = (48, 128, 192, 192, 128),
+        dense: tuple[int, int] = (512, 256),
+    ) -> None:
         super().__init__()
         f1, f2, f3, f4, f5 = filters
         self.features = nn.Sequential(
-            _conv(in_channels, f1, 5), nn.ReLU(), nn.MaxPool2d(3, 2), nn.BatchNorm2d(f1),
-            _conv(f1, f2, 5), nn.ReLU(), nn.MaxPool2d(3, 2), nn.BatchNorm2d(f2),
-            _conv(f2, f3, 3), nn.ReLU(), nn.BatchNorm2d(f3),
-            _conv(f3, f4, 3), nn.ReLU(), nn.BatchNorm2d(f4),
-            _conv(f4, f5, 3), nn.ReLU(), nn.MaxPool2d(3, 2), nn.BatchNorm2d(f5),
+            _conv(in_channels, f1, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.BatchNorm2d(f1),
+            _conv(f1, f2, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.BatchNorm2d(f2),
+            _conv(f2, f3, 3),
+            nn.ReLU(),
+            nn.BatchNorm2d(f3),
+            _conv(f3, f4, 3),
+            nn.ReLU(),
+            nn.BatchNorm2d(f4),
+            _conv(f4, f5, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.BatchNorm2d(f5),
         )
         side = image_size
         for _ in range(3):
@@ -38,8 +56,14 @@ class AlexNet(nn.Module):
         first, second = dense
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(f5 * side * side, first), nn.ReLU(), nn.Dropout(0.5), nn.BatchNorm1d(first),
-            nn.Linear(first, second), nn.ReLU(), nn.Dropout(0.5), nn.BatchNorm1d(second),
+            nn.Linear(f5 * side * side, first),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.BatchNorm1d(first),
+            nn.Linear(first, second),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.BatchNorm1d(second),
             nn.Linear(second, num_classes),
         )
 

@@ -15,22 +15,23 @@ class ConditionalVae(nn.Module):
 
     latent_dim: int
 
-    def encode(self, images: torch.Tensor, conditions: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, images: torch.Tensor, conditions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def decode(self, latents: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, images: torch.Tensor, conditions: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, conditions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mean, log_var = self.encode(images, conditions)
         latents = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var)
         return self.decode(latents, conditions), mean, log_var
 
 
-def cvae_loss(reconstruction: torch.Tensor, images: torch.Tensor, mean: torch.Tensor,
-              log_var: torch.Tensor) -> torch.Tensor:
+def cvae_loss(
+    reconstruction: torch.Tensor, images: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor
+) -> torch.Tensor:
     """Pixel-summed binary cross-entropy plus KL divergence, averaged over the batch.
 
     Computed in float32 whatever precision the network ran in: the sums over 3,072

@@ -13,19 +13,26 @@ class LeNet5(nn.Module):
     reference Keras model is; it makes the flattened feature 16·6·6.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, image_size: int = 28,
-                 filters: tuple[int, int] = (6, 16)) -> None:
+    def __init__(
+        self, in_channels: int, num_classes: int, image_size: int = 28, filters: tuple[int, int] = (6, 16)
+    ) -> None:
         super().__init__()
         first, second = filters
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, first, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(first, second, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, first, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(first, second, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         side = ((image_size - 4) // 2) // 2
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(second * side * side, 120), nn.ReLU(),
-            nn.Linear(120, 84), nn.ReLU(),
+            nn.Linear(second * side * side, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
             nn.Linear(84, num_classes),
         )
 

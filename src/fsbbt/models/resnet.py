@@ -36,11 +36,17 @@ class CifarResNet(nn.Module):
     """conv3×3 16 → BN → ReLU → 3 stages of n blocks (16, 32, 64; stride 2 at stages 2
     and 3) → global average pool → FC C. Depth 6n + 2."""
 
-    def __init__(self, in_channels: int, num_classes: int, blocks_per_stage: int,
-                 widths: tuple[int, int, int] = (16, 32, 64)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        blocks_per_stage: int,
+        widths: tuple[int, int, int] = (16, 32, 64),
+    ) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(widths[0]), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+        )
         layers: list[nn.Module] = []
         channels = widths[0]
         for stage, width in enumerate(widths):
@@ -49,8 +55,7 @@ class CifarResNet(nn.Module):
                 layers.append(BasicBlock(channels, width, stride))
                 channels = width
         self.stages = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(channels, num_classes))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(images)))

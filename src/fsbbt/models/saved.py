@@ -28,8 +28,9 @@ def save_network(model: nn.Module, description: Any, weights: Path, sidecar: Pat
     sidecar.write_text(json.dumps(asdict(description), indent=2) + "\n")
 
 
-def read_description(sidecar: Path, description_type: type[Description], *,
-                     missing: str, what: str, fix: str) -> Description:
+def read_description(
+    sidecar: Path, description_type: type[Description], *, missing: str, what: str, fix: str
+) -> Description:
     """The dataclass stored in ``sidecar``. ``missing`` is the whole error for an absent
     file; a broken one says "<sidecar> is not a valid <what> (<problem>); <fix>"."""
     try:
@@ -43,14 +44,14 @@ def read_description(sidecar: Path, description_type: type[Description], *,
         raise FsbbtError(f"{sidecar} is not a valid {what} ({exc}); {fix}") from exc
 
 
-def load_network(arch: str, input_shape: tuple[int, int, int], num_classes: int,
-                 weights: Path, *, what: str, fix: str) -> nn.Module:
+def load_network(
+    arch: str, input_shape: tuple[int, int, int], num_classes: int, weights: Path, *, what: str, fix: str
+) -> nn.Module:
     """The classifier ``arch`` with the state dict in ``weights``, in eval mode on the CPU,
     or "cannot load <what> from <weights> (<problem>); <fix>"."""
     model = build_classifier(arch, input_shape, num_classes)
     try:
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     except (OSError, RuntimeError, KeyError) as exc:
-        raise FsbbtError(f"cannot load {what} from {weights} ({type(exc).__name__}); "
-                         f"{fix}") from exc
+        raise FsbbtError(f"cannot load {what} from {weights} ({type(exc).__name__}); {fix}") from exc
     return model.eval()

@@ -24,10 +24,20 @@ from fsbbt.report.paper import paper_accuracy
 REPORT_MARKDOWN = "report.md"
 REPORT_HTML = "report.html"
 FIGURES_DIR = "figures"
-RUN_FIGURES = {"samples.png": "images the student learns from, with the teacher's top-1 label",
-               "curves.png": "training loss and test accuracy per epoch (first seed)"}
-TABLE_HEADERS = ["method/student", "ours %", "seeds", "paper %", "Δ", "macro-F1 %",
-                 "teacher queries", "s/seed"]
+RUN_FIGURES = {
+    "samples.png": "images the student learns from, with the teacher's top-1 label",
+    "curves.png": "training loss and test accuracy per epoch (first seed)",
+}
+TABLE_HEADERS = [
+    "method/student",
+    "ours %",
+    "seeds",
+    "paper %",
+    "Δ",
+    "macro-F1 %",
+    "teacher queries",
+    "s/seed",
+]
 
 
 def _percent(value: float | None) -> str:
@@ -40,17 +50,36 @@ def method_rows(results: dict[str, Any]) -> list[list[str]]:
     teacher = results["teacher"]
     paper_teacher = paper_accuracy(dataset, "teacher")
     teacher_ours = " / ".join(_percent(a) for a in teacher["test_accuracies"]) or "—"
-    rows = [[f"teacher/{teacher['arch']}", teacher_ours, "", _paper(paper_teacher),
-             _delta(teacher["test_accuracy"], paper_teacher), "", "", ""]]
+    rows = [
+        [
+            f"teacher/{teacher['arch']}",
+            teacher_ours,
+            "",
+            _paper(paper_teacher),
+            _delta(teacher["test_accuracy"], paper_teacher),
+            "",
+            "",
+            "",
+        ]
+    ]
     for key, summary in results["methods"].items():
         paper = paper_accuracy(dataset, key)
         ours = _percent(summary["accuracy_mean"])
         if len(summary["accuracy"]) > 1 and summary["accuracy_mean"] is not None:
             ours += f" ± {100 * summary['accuracy_std']:.2f}"
         seconds = summary["seconds"]
-        rows.append([key, ours, str(len(summary["accuracy"])), _paper(paper),
-                     _delta(summary["accuracy_mean"], paper), _percent(summary["macro_f1_mean"]),
-                     f"{summary['teacher_queries']:,}", f"{sum(seconds) / len(seconds):.0f}"])
+        rows.append(
+            [
+                key,
+                ours,
+                str(len(summary["accuracy"])),
+                _paper(paper),
+                _delta(summary["accuracy_mean"], paper),
+                _percent(summary["macro_f1_mean"]),
+                f"{summary['teacher_queries']:,}",
+                f"{sum(seconds) / len(seconds):.0f}",
+            ]
+        )
     return rows
 
 
@@ -80,24 +109,36 @@ def _dataset_blocks(results: dict[str, Any], out_dir: Path) -> list[Block]:
     teacher = results["teacher"]
     blocks: list[Block] = [
         Heading(f"{dataset} (N = {results['n_fewshot']:,})"),
-        Paragraph(f"Seeds {', '.join(map(str, results['seeds']))}; runs: "
-                  f"{', '.join(results['runs'])}. Teacher {teacher['arch']}. Accuracy is top-1 "
-                  "on the full test split after the last epoch (no model selection), mean ± "
-                  "population std over seeds. Teacher queries: images one seed of the method "
-                  f"had labelled. Their last invocations sent {results['queries_sent']:,} "
-                  f"queries; their run directories have paid for {results['queries_paid']:,} "
-                  "answers in all (methods and re-runs share answers through the ledger)"
-                  + _transport_note(results) + "."),
+        Paragraph(
+            f"Seeds {', '.join(map(str, results['seeds']))}; runs: "
+            f"{', '.join(results['runs'])}. Teacher {teacher['arch']}. Accuracy is top-1 "
+            "on the full test split after the last epoch (no model selection), mean ± "
+            "population std over seeds. Teacher queries: images one seed of the method "
+            f"had labelled. Their last invocations sent {results['queries_sent']:,} "
+            f"queries; their run directories have paid for {results['queries_paid']:,} "
+            "answers in all (methods and re-runs share answers through the ledger)"
+            + _transport_note(results)
+            + "."
+        ),
         TableBlock(TABLE_HEADERS, method_rows(results)),
     ]
     if len(teacher["test_accuracies"]) > 1:
-        blocks.append(Paragraph("The merged runs used different teachers (accuracies above); "
-                                "their students are not strictly comparable."))
+        blocks.append(
+            Paragraph(
+                "The merged runs used different teachers (accuracies above); "
+                "their students are not strictly comparable."
+            )
+        )
     curve = figures / f"{_slug(dataset)}-{QUERY_EFFICIENCY_FILE}"
     plot_query_efficiency(results, curve)
-    blocks.append(Figure(curve, f"{dataset}: student accuracy against teacher queries "
-                                "(BBKD per round; FS-BBT per synthetic budget; "
-                                "Standard-KD at N)"))
+    blocks.append(
+        Figure(
+            curve,
+            f"{dataset}: student accuracy against teacher queries "
+            "(BBKD per round; FS-BBT per synthetic budget; "
+            "Standard-KD at N)",
+        )
+    )
     for index, run in enumerate(results["runs"]):
         for name, caption in RUN_FIGURES.items():
             source = Path(run) / name
@@ -114,11 +155,14 @@ def build_report(run_dirs: list[Path], out_dir: Path) -> tuple[Path, Path]:
         raise FsbbtError("no run directory given; pass one or more OUT directories of `fsbbt run`")
     merged = merge_runs([(run_dir, load_run(run_dir)) for run_dir in run_dirs])
     (out_dir / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
-    blocks: list[Block] = [Paragraph(
-        f"Built {datetime.now(UTC).isoformat(timespec='seconds')} from "
-        f"{len(run_dirs)} run(s) by `fsbbt report`, from their results.json and figures only. "
-        "The paper's numbers are Nguyen et al., ECCV 2022 (its results table); its BBKD numbers come "
-        "from the BBKD paper, with slightly different teachers.")]
+    blocks: list[Block] = [
+        Paragraph(
+            f"Built {datetime.now(UTC).isoformat(timespec='seconds')} from "
+            f"{len(run_dirs)} run(s) by `fsbbt report`, from their results.json and figures only. "
+            "The paper's numbers are Nguyen et al., ECCV 2022 (its results table); its BBKD numbers come "
+            "from the BBKD paper, with slightly different teachers."
+        )
+    ]
     for results in merged:
         blocks += _dataset_blocks(results, out_dir)
     title = "fsbbt report: " + ", ".join(results["dataset"] for results in merged)

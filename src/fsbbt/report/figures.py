@@ -23,13 +23,13 @@ from fsbbt.methods.registry import METHODS  # noqa: E402
 ROW_TITLES = {"real": "real (few-shot)", "mixup": "MixUp", "cvae": "CVAE"}
 
 
-def plot_sample_grid(samples: dict[str, tuple[np.ndarray, np.ndarray]],
-                     class_names: tuple[str, ...], path: Path) -> None:
+def plot_sample_grid(
+    samples: dict[str, tuple[np.ndarray, np.ndarray]], class_names: tuple[str, ...], path: Path
+) -> None:
     """One row per kind of image, the teacher's top-1 label under each image."""
     kinds = [k for k in samples if len(samples[k][0])]
     columns = max(len(samples[k][0]) for k in kinds)
-    figure, axes = plt.subplots(len(kinds), columns, figsize=(1.3 * columns, 1.6 * len(kinds)),
-                                squeeze=False)
+    figure, axes = plt.subplots(len(kinds), columns, figsize=(1.3 * columns, 1.6 * len(kinds)), squeeze=False)
     for row, kind in enumerate(kinds):
         images, labels = samples[kind]
         for column in range(columns):
@@ -41,8 +41,12 @@ def plot_sample_grid(samples: dict[str, tuple[np.ndarray, np.ndarray]],
             if column >= len(images):
                 continue
             image = images[column].transpose(1, 2, 0)
-            axis.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image,
-                        cmap="gray" if image.shape[-1] == 1 else None, vmin=0, vmax=255)
+            axis.imshow(
+                image.squeeze(-1) if image.shape[-1] == 1 else image,
+                cmap="gray" if image.shape[-1] == 1 else None,
+                vmin=0,
+                vmax=255,
+            )
             axis.set_xlabel(class_names[int(labels[column])], fontsize=7)
         axes[row][0].set_ylabel(ROW_TITLES.get(kind, kind), fontsize=9)
     figure.suptitle("Images the student learns from, with the teacher's top-1 label", fontsize=10)
@@ -58,21 +62,26 @@ def plot_training_curves(results: dict[str, Any], path: Path) -> None:
         curve = summary["curves"][0]
         loss_axis.plot(range(1, len(curve["epoch_loss"]) + 1), curve["epoch_loss"], label=key)
         if curve["eval_epochs"]:
-            accuracy_axis.plot(curve["eval_epochs"], curve["eval_accuracy"], marker="o",
-                               markersize=3, label=key)
+            accuracy_axis.plot(
+                curve["eval_epochs"], curve["eval_accuracy"], marker="o", markersize=3, label=key
+            )
     if results["teacher"]["test_accuracy"] is not None:
-        accuracy_axis.axhline(results["teacher"]["test_accuracy"], color="black", linestyle="--",
-                              linewidth=1, label=f"teacher {results['teacher']['arch']}")
-    loss_axis.set(title="training loss (soft-target cross-entropy)", xlabel="epoch",
-                  ylabel="loss", yscale="log")
-    accuracy_axis.set(title="test accuracy (not used for model selection)", xlabel="epoch",
-                      ylabel="accuracy")
+        accuracy_axis.axhline(
+            results["teacher"]["test_accuracy"],
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"teacher {results['teacher']['arch']}",
+        )
+    loss_axis.set(
+        title="training loss (soft-target cross-entropy)", xlabel="epoch", ylabel="loss", yscale="log"
+    )
+    accuracy_axis.set(title="test accuracy (not used for model selection)", xlabel="epoch", ylabel="accuracy")
     for axis in (loss_axis, accuracy_axis):
         axis.grid(alpha=0.3)
         if axis.get_legend_handles_labels()[0]:  # no test curves without a test set
             axis.legend(fontsize=8)
-    figure.suptitle(f"{results['dataset']}, N = {results['n_fewshot']}, seed "
-                    f"{results['seeds'][0]}")
+    figure.suptitle(f"{results['dataset']}, N = {results['n_fewshot']}, seed {results['seeds'][0]}")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -104,8 +113,12 @@ def _round_points(curves: list[list[list[float]]]) -> QuerySeries | None:
     if rounds == 0:
         return None
     points = np.asarray([curve[:rounds] for curve in curves], dtype=np.float64)
-    return QuerySeries("", list(points[:, :, 0].mean(axis=0)), list(points[:, :, 1].mean(axis=0)),
-                       list(points[:, :, 1].std(axis=0)))
+    return QuerySeries(
+        "",
+        list(points[:, :, 0].mean(axis=0)),
+        list(points[:, :, 1].mean(axis=0)),
+        list(points[:, :, 1].std(axis=0)),
+    )
 
 
 def query_efficiency_series(results: dict[str, Any]) -> list[QuerySeries]:
@@ -126,17 +139,17 @@ def query_efficiency_series(results: dict[str, Any]) -> list[QuerySeries]:
             continue
         rounds = _round_points(summary.get("query_curves") or [])
         if rounds is not None:
-            series.append(QuerySeries(key, rounds.queries, rounds.accuracy_mean,
-                                      rounds.accuracy_std))
+            series.append(QuerySeries(key, rounds.queries, rounds.accuracy_mean, rounds.accuracy_std))
             continue
         family = f"{spec.method}/{spec.arch}"
         families.setdefault(family, []).append(
-            (float(summary["teacher_queries"]), summary["accuracy_mean"],
-             summary["accuracy_std"]))
+            (float(summary["teacher_queries"]), summary["accuracy_mean"], summary["accuracy_std"])
+        )
     for family, points in families.items():
         points.sort()
-        series.append(QuerySeries(family, [p[0] for p in points], [p[1] for p in points],
-                                  [p[2] for p in points]))
+        series.append(
+            QuerySeries(family, [p[0] for p in points], [p[1] for p in points], [p[2] for p in points])
+        )
     return series
 
 
@@ -149,17 +162,33 @@ def plot_query_efficiency(results: dict[str, Any], path: Path) -> None:
     for line in query_efficiency_series(results):
         mean = 100 * np.asarray(line.accuracy_mean)
         if line.queries == [0.0]:
-            axis.axhline(mean[0], linestyle=":", color="grey", linewidth=1.2,
-                         label=f"{line.label} (no queries)")
+            axis.axhline(
+                mean[0], linestyle=":", color="grey", linewidth=1.2, label=f"{line.label} (no queries)"
+            )
             continue
-        axis.errorbar(line.queries, mean, yerr=100 * np.asarray(line.accuracy_std),
-                      marker="o", markersize=4, capsize=3, label=line.label)
+        axis.errorbar(
+            line.queries,
+            mean,
+            yerr=100 * np.asarray(line.accuracy_std),
+            marker="o",
+            markersize=4,
+            capsize=3,
+            label=line.label,
+        )
     if results["teacher"]["test_accuracy"] is not None:
-        axis.axhline(100 * results["teacher"]["test_accuracy"], color="black", linestyle="--",
-                     linewidth=1, label=f"teacher {results['teacher']['arch']}")
-    axis.set(xlabel="teacher queries (images labelled)", ylabel="student test accuracy (%)",
-             title=f"{results['dataset']}, N = {results['n_fewshot']}: accuracy per query "
-                   f"(mean ± std over {len(results['seeds'])} seed(s))")
+        axis.axhline(
+            100 * results["teacher"]["test_accuracy"],
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"teacher {results['teacher']['arch']}",
+        )
+    axis.set(
+        xlabel="teacher queries (images labelled)",
+        ylabel="student test accuracy (%)",
+        title=f"{results['dataset']}, N = {results['n_fewshot']}: accuracy per query "
+        f"(mean ± std over {len(results['seeds'])} seed(s))",
+    )
     axis.grid(alpha=0.3)
     if axis.get_legend_handles_labels()[0]:
         axis.legend(fontsize=8)

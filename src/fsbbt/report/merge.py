@@ -21,8 +21,7 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     try:
         results = json.loads(path.read_text())
     except FileNotFoundError:
-        raise FsbbtError(f"{path} does not exist; give run directories written by "
-                         "`fsbbt run`") from None
+        raise FsbbtError(f"{path} does not exist; give run directories written by `fsbbt run`") from None
     except ValueError as exc:
         raise FsbbtError(f"{path} is not valid JSON ({exc}); re-run or remove that run") from exc
     for key in ("dataset", "n_fewshot", "seeds", "teacher", "methods"):
@@ -37,10 +36,15 @@ def _per_seed(results: dict[str, Any], key: str) -> dict[int, dict[str, Any]]:
     seeds = summary.get("seeds", results["seeds"])
     curves = summary.get("query_curves") or [[] for _ in seeds]
     scored = len(summary["accuracy"]) == len(seeds)  # a run without a test set scores nothing
-    return {seed: {"accuracy": summary["accuracy"][i] if scored else None,
-                   "macro_f1": summary["macro_f1"][i] if scored else None,
-                   "seconds": summary["seconds"][i], "query_curve": curves[i]}
-            for i, seed in enumerate(seeds)}
+    return {
+        seed: {
+            "accuracy": summary["accuracy"][i] if scored else None,
+            "macro_f1": summary["macro_f1"][i] if scored else None,
+            "seconds": summary["seconds"][i],
+            "query_curve": curves[i],
+        }
+        for i, seed in enumerate(seeds)
+    }
 
 
 def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -54,14 +58,27 @@ def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     seeds_seen: dict[tuple[str, str, int], Path] = {}
     for run_dir, results in runs:
         dataset = results["dataset"]
-        target = merged.setdefault(dataset, {
-            "dataset": dataset, "n_fewshot": results["n_fewshot"], "runs": [], "seeds": [],
-            "teacher": {"arch": results["teacher"]["arch"], "test_accuracies": []},
-            "queries_sent": 0, "queries_paid": 0, "retries_in_all": 0, "timeouts_in_all": 0,
-            "per_seed": {}, "teacher_queries": {}})
+        target = merged.setdefault(
+            dataset,
+            {
+                "dataset": dataset,
+                "n_fewshot": results["n_fewshot"],
+                "runs": [],
+                "seeds": [],
+                "teacher": {"arch": results["teacher"]["arch"], "test_accuracies": []},
+                "queries_sent": 0,
+                "queries_paid": 0,
+                "retries_in_all": 0,
+                "timeouts_in_all": 0,
+                "per_seed": {},
+                "teacher_queries": {},
+            },
+        )
         if target["n_fewshot"] != results["n_fewshot"]:
-            raise FsbbtError(f"runs of {dataset} differ in N ({target['n_fewshot']} and "
-                             f"{results['n_fewshot']} in {run_dir}); report them separately")
+            raise FsbbtError(
+                f"runs of {dataset} differ in N ({target['n_fewshot']} and "
+                f"{results['n_fewshot']} in {run_dir}); report them separately"
+            )
         target["runs"].append(str(run_dir))
         accuracy = results["teacher"]["test_accuracy"]
         if accuracy is not None and accuracy not in target["teacher"]["test_accuracies"]:
@@ -75,13 +92,16 @@ def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
         for key in results["methods"]:
             for seed, numbers in _per_seed(results, key).items():
                 if (dataset, key, seed) in seeds_seen:
-                    raise FsbbtError(f"{dataset} {key} seed {seed} is in both "
-                                     f"{seeds_seen[dataset, key, seed]} and {run_dir}; give "
-                                     "each seed's run once")
+                    raise FsbbtError(
+                        f"{dataset} {key} seed {seed} is in both "
+                        f"{seeds_seen[dataset, key, seed]} and {run_dir}; give "
+                        "each seed's run once"
+                    )
                 seeds_seen[dataset, key, seed] = run_dir
                 target["per_seed"].setdefault(key, {})[seed] = numbers
-            target["teacher_queries"][key] = max(target["teacher_queries"].get(key, 0),
-                                                 results["methods"][key]["teacher_queries"])
+            target["teacher_queries"][key] = max(
+                target["teacher_queries"].get(key, 0), results["methods"][key]["teacher_queries"]
+            )
             target["seeds"] = sorted(set(target["seeds"]) | set(results["seeds"]))
     return [_as_results(target) for target in merged.values()]
 
@@ -93,19 +113,38 @@ def _as_results(target: dict[str, Any]) -> dict[str, Any]:
         seeds = sorted(by_seed)
         rows = [by_seed[seed] for seed in seeds]
         scored = [r for r in rows if r["accuracy"] is not None]
-        summary = (score_summary([r["accuracy"] for r in scored], [r["macro_f1"] for r in scored])
-                   if scored else {"accuracy": [], "macro_f1": [], "accuracy_mean": None,
-                                   "accuracy_std": None, "macro_f1_mean": None})
-        summary.update(seeds=seeds, seconds=[r["seconds"] for r in rows],
-                       teacher_queries=target["teacher_queries"][key])
+        summary = (
+            score_summary([r["accuracy"] for r in scored], [r["macro_f1"] for r in scored])
+            if scored
+            else {
+                "accuracy": [],
+                "macro_f1": [],
+                "accuracy_mean": None,
+                "accuracy_std": None,
+                "macro_f1_mean": None,
+            }
+        )
+        summary.update(
+            seeds=seeds, seconds=[r["seconds"] for r in rows], teacher_queries=target["teacher_queries"][key]
+        )
         if any(r["query_curve"] for r in rows):
             summary["query_curves"] = [r["query_curve"] for r in rows]
         methods[key] = summary
     accuracies = target["teacher"]["test_accuracies"]
-    teacher = {"arch": target["teacher"]["arch"], "test_accuracies": accuracies,
-               "test_accuracy": sum(accuracies) / len(accuracies) if accuracies else None}
-    return {"dataset": target["dataset"], "n_fewshot": target["n_fewshot"],
-            "seeds": target["seeds"], "runs": target["runs"], "teacher": teacher,
-            "queries_sent": target["queries_sent"], "queries_paid": target["queries_paid"],
-            "retries_in_all": target["retries_in_all"],
-            "timeouts_in_all": target["timeouts_in_all"], "methods": methods}
+    teacher = {
+        "arch": target["teacher"]["arch"],
+        "test_accuracies": accuracies,
+        "test_accuracy": sum(accuracies) / len(accuracies) if accuracies else None,
+    }
+    return {
+        "dataset": target["dataset"],
+        "n_fewshot": target["n_fewshot"],
+        "seeds": target["seeds"],
+        "runs": target["runs"],
+        "teacher": teacher,
+        "queries_sent": target["queries_sent"],
+        "queries_paid": target["queries_paid"],
+        "retries_in_all": target["retries_in_all"],
+        "timeouts_in_all": target["timeouts_in_all"],
+        "methods": methods,
+    }

@@ -48,16 +48,23 @@ class MethodRecord:
         scored = [s for s in stages if s.accuracy is not None]
         summary: dict[str, Any] = {}
         if scored:
-            summary.update(score_summary([s.accuracy for s in scored],  # type: ignore[misc]
-                                         [s.macro_f1 for s in scored]))  # type: ignore[misc]
+            summary.update(
+                score_summary(
+                    [s.accuracy for s in scored],  # type: ignore[misc]
+                    [s.macro_f1 for s in scored],
+                )
+            )  # type: ignore[misc]
         else:
-            summary.update(accuracy=[], macro_f1=[], accuracy_mean=None, accuracy_std=None,
-                           macro_f1_mean=None)
-        summary.update(teacher_queries=max(s.teacher_queries for s in stages),
-                       seconds=[s.seconds for s in stages],
-                       train_seconds=[s.train_seconds for s in stages],
-                       train_images_per_second=[s.train_images_per_second for s in stages],
-                       curves=[s.curve for s in stages])
+            summary.update(
+                accuracy=[], macro_f1=[], accuracy_mean=None, accuracy_std=None, macro_f1_mean=None
+            )
+        summary.update(
+            teacher_queries=max(s.teacher_queries for s in stages),
+            seconds=[s.seconds for s in stages],
+            train_seconds=[s.train_seconds for s in stages],
+            train_images_per_second=[s.train_images_per_second for s in stages],
+            curves=[s.curve for s in stages],
+        )
         for name in dict.fromkeys(name for s in stages for name in s.timings):
             summary[f"{name}_seconds"] = [s.timings.get(name, 0.0) for s in stages]
         if any(s.query_curve for s in stages):

@@ -20,16 +20,21 @@ def results_table(results: dict[str, Any]) -> Table:
     """Teacher and each method: accuracy mean ± std, macro-F1, queries, seconds, paper."""
     dataset = results["dataset"]
     seeds = results["seeds"]
-    table = Table(title=f"{dataset}  N = {results['n_fewshot']}  seeds {seeds}",
-                  box=box.SIMPLE_HEAD)
+    table = Table(title=f"{dataset}  N = {results['n_fewshot']}  seeds {seeds}", box=box.SIMPLE_HEAD)
     # the method name must stay whole even in an 80-column terminal; numbers may squeeze
     table.add_column("method/student", no_wrap=True)
     for header in ("accuracy %", "macro-F1 %", "teacher queries", "s/seed", "paper %"):
         table.add_column(header, justify="right")
     teacher = results["teacher"]
     paper_teacher = paper_accuracy(dataset, "teacher")
-    table.add_row(f"teacher/{teacher['arch']}", _percent(teacher["test_accuracy"]), "", "", "",
-                  "—" if paper_teacher is None else f"{paper_teacher:.2f}")
+    table.add_row(
+        f"teacher/{teacher['arch']}",
+        _percent(teacher["test_accuracy"]),
+        "",
+        "",
+        "",
+        "—" if paper_teacher is None else f"{paper_teacher:.2f}",
+    )
     for key, summary in results["methods"].items():
         paper = paper_accuracy(dataset, key)
         accuracy = _percent(summary["accuracy_mean"])
@@ -37,9 +42,14 @@ def results_table(results: dict[str, Any]) -> Table:
             accuracy += f" ± {100 * summary['accuracy_std']:.2f}"
         seconds = sum(summary["seconds"]) / len(summary["seconds"])
         # escaped: a variant's [key=value] would otherwise be read as rich markup
-        table.add_row(escape(key), accuracy, _percent(summary["macro_f1_mean"]),
-                      f"{summary['teacher_queries']:,}", f"{seconds:.1f}",
-                      "—" if paper is None else f"{paper:.2f}")
+        table.add_row(
+            escape(key),
+            accuracy,
+            _percent(summary["macro_f1_mean"]),
+            f"{summary['teacher_queries']:,}",
+            f"{seconds:.1f}",
+            "—" if paper is None else f"{paper:.2f}",
+        )
     return table
 
 

@@ -76,9 +76,16 @@ def _write_onnx(model: nn.Module, info: StudentInfo, out: Path) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example,), str(out), input_names=["images"],
-                              output_names=["probabilities"], dynamic_shapes=({0: batch},),
-                              external_data=False, verbose=False)
+            torch.onnx.export(
+                model,
+                (example,),
+                str(out),
+                input_names=["images"],
+                output_names=["probabilities"],
+                dynamic_shapes=({0: batch},),
+                external_data=False,
+                verbose=False,
+            )
     finally:
         exporter_log.setLevel(previous_level)
     exported = onnx.load(str(out))
@@ -96,9 +103,14 @@ def _write_torchscript(model: nn.Module, info: StudentInfo, out: Path) -> None:
     traced.save(str(out), _extra_files={TORCHSCRIPT_EXTRA_FILE: json.dumps(asdict(info))})
 
 
-def export_student(source: Path, export_format: ExportFormat, out: Path,
-                   method: str | None = None, seed: int | None = None,
-                   data_dir: Path | None = None) -> ExportReport:
+def export_student(
+    source: Path,
+    export_format: ExportFormat,
+    out: Path,
+    method: str | None = None,
+    seed: int | None = None,
+    data_dir: Path | None = None,
+) -> ExportReport:
     """Write the student of ``source`` (file or run directory) as ``export_format`` to ``out``.
 
     The parity check runs the written file on the first test images of the student's
@@ -126,9 +138,11 @@ def export_student(source: Path, export_format: ExportFormat, out: Path,
     difference = float(abs(exported - reference).max())
     if not difference <= PARITY_BOUND:
         temporary.unlink()
-        raise FsbbtError(f"exported {export_format} model differs from PyTorch by up to "
-                         f"{difference:.2e} (bound {PARITY_BOUND:.0e}) on {len(check_images)} "
-                         f"{checked_on}; not written")
+        raise FsbbtError(
+            f"exported {export_format} model differs from PyTorch by up to "
+            f"{difference:.2e} (bound {PARITY_BOUND:.0e}) on {len(check_images)} "
+            f"{checked_on}; not written"
+        )
     os.replace(temporary, out)
     return ExportReport(weights, out, export_format, difference, len(check_images), checked_on)
 
@@ -142,10 +156,14 @@ def _parity_images(info: StudentInfo, data_dir: Path | None) -> tuple[np.ndarray
         return images, f"{info.dataset} test images"
     folder = data_dir or (Path(info.images) if info.images else None)
     if folder is None or not folder.is_dir():
-        raise FsbbtError(f"the images this student learnt from ({folder}) are not there for "
-                         "the parity check; give --data-dir with a folder of such images")
+        raise FsbbtError(
+            f"the images this student learnt from ({folder}) are not there for "
+            "the parity check; give --data-dir with a folder of such images"
+        )
     paths = list_images(folder)[:PARITY_IMAGES]
     if not paths:
-        raise FsbbtError(f"no images in {folder} for the parity check; give --data-dir with "
-                         "a folder of images like the student's")
+        raise FsbbtError(
+            f"no images in {folder} for the parity check; give --data-dir with "
+            "a folder of images like the student's"
+        )
     return read_images(paths, info.input_shape, f"read {folder.name}"), f"images of {folder}"

@@ -53,8 +53,9 @@ def _description(raw: str, path: Path) -> tuple[tuple[int, int, int], tuple[str,
         info = json.loads(raw)
         return tuple(info["input_shape"]), tuple(info["class_names"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise FsbbtError(f"{path} carries no valid fsbbt description ({exc}); export it again "
-                         "with `fsbbt export`") from exc
+        raise FsbbtError(
+            f"{path} carries no valid fsbbt description ({exc}); export it again with `fsbbt export`"
+        ) from exc
 
 
 def _load_onnx(path: Path) -> ShippedModel:
@@ -63,12 +64,15 @@ def _load_onnx(path: Path) -> ShippedModel:
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-        raise FsbbtError(f"{path} is not a loadable ONNX model ({type(exc).__name__}); export "
-                         "it again with `fsbbt export`") from exc
+        raise FsbbtError(
+            f"{path} is not a loadable ONNX model ({type(exc).__name__}); export it again with `fsbbt export`"
+        ) from exc
     metadata = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in metadata:
-        raise FsbbtError(f"{path} was not exported by fsbbt (no '{METADATA_KEY}' metadata); "
-                         "export the student with `fsbbt export`")
+        raise FsbbtError(
+            f"{path} was not exported by fsbbt (no '{METADATA_KEY}' metadata); "
+            "export the student with `fsbbt export`"
+        )
     input_shape, class_names = _description(metadata[METADATA_KEY], path)
     input_name = session.get_inputs()[0].name
 
@@ -86,8 +90,10 @@ def _load_torchscript(path: Path) -> ShippedModel:
             warnings.simplefilter("ignore", DeprecationWarning)
             module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
     except (RuntimeError, ValueError) as exc:
-        raise FsbbtError(f"{path} is neither a student with a .json sidecar nor a TorchScript "
-                         "file; give a file written by `fsbbt run` or `fsbbt export`") from exc
+        raise FsbbtError(
+            f"{path} is neither a student with a .json sidecar nor a TorchScript "
+            "file; give a file written by `fsbbt run` or `fsbbt export`"
+        ) from exc
     input_shape, class_names = _description(extra_files[TORCHSCRIPT_EXTRA_FILE], path)
 
     @torch.no_grad()
@@ -105,17 +111,19 @@ def load_shipped_model(path: Path) -> ShippedModel:
     if path.is_dir():
         path = resolve_student(path)
     if not path.is_file():
-        raise FsbbtError(f"model file {path} not found; give a student .pt, .onnx or "
-                         "TorchScript file")
+        raise FsbbtError(f"model file {path} not found; give a student .pt, .onnx or TorchScript file")
     if path.suffix == ".onnx":
         return _load_onnx(path)
     if path.suffix == ".json":
         raise FsbbtError(f"{path} is a description, not a model; give the .pt file beside it")
     if sidecar_path(path).is_file():
         model, info = load_student(path)
-        return ShippedModel(info.input_shape, info.class_names, "pytorch",
-                            lambda images_uint8: predict_probabilities(model, images_uint8,
-                                                                       mode=FP32))
+        return ShippedModel(
+            info.input_shape,
+            info.class_names,
+            "pytorch",
+            lambda images_uint8: predict_probabilities(model, images_uint8, mode=FP32),
+        )
     if zipfile.is_zipfile(path):
         return _load_torchscript(path)
     return _load_onnx(path)
@@ -126,20 +134,23 @@ def image_files(paths: Sequence[Path]) -> list[Path]:
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir()
-                                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            files.extend(
+                sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            )
         elif path.is_file():
             files.append(path)
         else:
             raise FsbbtError(f"image {path} not found; give image files or folders of them")
     if not files:
-        raise FsbbtError(f"no images found in {', '.join(map(str, paths))}; supported: "
-                         f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+        raise FsbbtError(
+            f"no images found in {', '.join(map(str, paths))}; supported: {', '.join(sorted(IMAGE_SUFFIXES))}"
+        )
     return files
 
 
-def predict(model: Path | str | ShippedModel, images: Sequence[Path | str],
-            top_k: int = 3) -> list[Prediction]:
+def predict(
+    model: Path | str | ShippedModel, images: Sequence[Path | str], top_k: int = 3
+) -> list[Prediction]:
     """The ``top_k`` most probable classes of each image (files or folders of files).
 
     ``model`` is a path to a student (``.pt`` with its sidecar, ``.onnx``, TorchScript)
@@ -153,11 +164,15 @@ def predict(model: Path | str | ShippedModel, images: Sequence[Path | str],
     k = min(top_k, len(shipped.class_names))
     predictions = []
     for start in range(0, len(files), PREDICT_BATCH):  # a folder of any size, bounded memory
-        chunk = files[start:start + PREDICT_BATCH]
+        chunk = files[start : start + PREDICT_BATCH]
         probabilities = shipped.predict_proba(
-            np.stack([read_image(path, shipped.input_shape) for path in chunk]))
+            np.stack([read_image(path, shipped.input_shape) for path in chunk])
+        )
         for path, row in zip(chunk, probabilities, strict=True):
             best = np.argsort(-row, kind="stable")[:k]
-            predictions.append(Prediction(path, tuple(shipped.class_names[i] for i in best),
-                                          tuple(float(row[i]) for i in best)))
+            predictions.append(
+                Prediction(
+                    path, tuple(shipped.class_names[i] for i in best), tuple(float(row[i]) for i in best)
+                )
+            )
     return predictions

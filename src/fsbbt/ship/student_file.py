@@ -48,18 +48,26 @@ def read_student_info(weights: Path) -> StudentInfo:
     """The sidecar of ``weights``, or a one-line error saying it is missing or broken."""
     path = sidecar_path(weights)
     return read_description(
-        path, StudentInfo,
+        path,
+        StudentInfo,
         missing=f"{weights} has no sidecar {path.name}; students saved by `fsbbt run` have "
-                "one, re-run or give the run directory",
-        what="student description", fix="re-run the experiment to write it again")
+        "one, re-run or give the run directory",
+        what="student description",
+        fix="re-run the experiment to write it again",
+    )
 
 
 def load_student(weights: Path) -> tuple[nn.Module, StudentInfo]:
     """The student network (eval mode, CPU) and its description."""
     info = read_student_info(weights)
-    model = load_network(info.arch, info.input_shape, len(info.class_names), weights,
-                         what="student weights",
-                         fix="the file is damaged or not an fsbbt student")
+    model = load_network(
+        info.arch,
+        info.input_shape,
+        len(info.class_names),
+        weights,
+        what="student weights",
+        fix="the file is damaged or not an fsbbt student",
+    )
     return model, info
 
 
@@ -81,17 +89,22 @@ def resolve_student(source: Path, method: str | None = None, seed: int | None = 
         return source
     students = sorted((source / "students").glob("*.pt"))
     if not source.is_dir() or not students:
-        raise FsbbtError(f"{source} is neither a student file nor a run directory with "
-                         "students/; give OUT of `fsbbt run` or `fsbbt distill`, or a "
-                         "students/*.pt file")
+        raise FsbbtError(
+            f"{source} is neither a student file nor a run directory with "
+            "students/; give OUT of `fsbbt run` or `fsbbt distill`, or a "
+            "students/*.pt file"
+        )
     infos = {path: read_student_info(path) for path in students}
-    candidates = [p for p, info in infos.items()
-                  if (method is None or f"{info.method}/{info.arch}" == method)
-                  and (seed is None or info.seed == seed)]
+    candidates = [
+        p
+        for p, info in infos.items()
+        if (method is None or f"{info.method}/{info.arch}" == method) and (seed is None or info.seed == seed)
+    ]
     if not candidates:
         available = ", ".join(f"{i.method}/{i.arch} seed {i.seed}" for i in infos.values())
-        raise FsbbtError(f"no student in {source} matches --method {method} --seed {seed}; "
-                         f"available: {available}")
+        raise FsbbtError(
+            f"no student in {source} matches --method {method} --seed {seed}; available: {available}"
+        )
     if method is None:
         candidates = [p for p in candidates if infos[p].method == "fsbbt"] or candidates
     return min(candidates, key=lambda p: (_parameter_count(p), infos[p].seed, p.name))

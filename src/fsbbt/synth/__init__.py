@@ -5,5 +5,15 @@ from fsbbt.synth.cvae import CvaeConfig, sample_cvae, train_cvae
 from fsbbt.synth.mixup import MixupDraw, MixupSource, mix_pairs, mixup_from_fewshot
 from fsbbt.synth.sources import SeedImages, SourceDraw, SyntheticSource
 
-__all__ = ["CvaeConfig", "MixupDraw", "MixupSource", "SeedImages", "SourceDraw",
-           "SyntheticSource", "mix_pairs", "mixup_from_fewshot", "sample_cvae", "train_cvae"]
+__all__ = [
+    "CvaeConfig",
+    "MixupDraw",
+    "MixupSource",
+    "SeedImages",
+    "SourceDraw",
+    "SyntheticSource",
+    "mix_pairs",
+    "mixup_from_fewshot",
+    "sample_cvae",
+    "train_cvae",
+]

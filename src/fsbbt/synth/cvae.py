@@ -33,8 +33,13 @@ class CvaeConfig(Strict):
     sampling: LatentSampling = "hybrid"
 
 
-def _reconstruction_and_kl(model: nn.Module, images: torch.Tensor, conditions: torch.Tensor,
-                           mode: precision.ComputeMode, device: torch.device) -> torch.Tensor:
+def _reconstruction_and_kl(
+    model: nn.Module,
+    images: torch.Tensor,
+    conditions: torch.Tensor,
+    mode: precision.ComputeMode,
+    device: torch.device,
+) -> torch.Tensor:
     """The CVAE's objective for the training loop: the network in the process's
     precision, the loss in float32 (:func:`~fsbbt.models.cvae_base.cvae_loss`)."""
     with precision.autocast(mode, device):
@@ -42,8 +47,9 @@ def _reconstruction_and_kl(model: nn.Module, images: torch.Tensor, conditions: t
     return cvae_loss(reconstruction, images, mean, log_var)
 
 
-def train_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes: int,
-               settings: CvaeConfig, seed: int) -> nn.Module:
+def train_cvae(
+    images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes: int, settings: CvaeConfig, seed: int
+) -> nn.Module:
     """Fit a CVAE to the few images conditioned on ``teacher_labels`` (never the true labels).
 
     Trained by the one training loop (:func:`~fsbbt.train.loop.fit_network`): shuffling,
@@ -51,16 +57,23 @@ def train_cvae(images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes
     The model comes back on the CPU, where sampling happens.
     """
     torch.manual_seed(seed)  # the initial weights; DDP copies rank 0's to every rank
-    model = build_cvae(settings.kind, tuple(images_uint8.shape[1:]), num_classes,
-                       settings.latent_dim)
+    model = build_cvae(settings.kind, tuple(images_uint8.shape[1:]), num_classes, settings.latent_dim)
     recipe = TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr)
-    fit_network(model, images_uint8, one_hot(teacher_labels, num_classes), recipe, seed,
-                _reconstruction_and_kl, "train CVAE")
+    fit_network(
+        model,
+        images_uint8,
+        one_hot(teacher_labels, num_classes),
+        recipe,
+        seed,
+        _reconstruction_and_kl,
+        "train CVAE",
+    )
     return model
 
 
-def draw_latents(count: int, latent_dim: int, sampling: LatentSampling,
-                 rng: np.random.Generator) -> np.ndarray:
+def draw_latents(
+    count: int, latent_dim: int, sampling: LatentSampling, rng: np.random.Generator
+) -> np.ndarray:
     """Latent codes: N(0, I), Uniform(−3, 3)^d, or half of each ("hybrid", the paper's)."""
     gaussian = rng.standard_normal((count, latent_dim))
     uniform = rng.uniform(-UNIFORM_RANGE, UNIFORM_RANGE, (count, latent_dim))
@@ -78,8 +91,9 @@ def balanced_conditions(count: int, num_classes: int, rng: np.random.Generator) 
 
 
 @torch.no_grad()
-def sample_cvae(model: nn.Module, count: int, num_classes: int, sampling: LatentSampling,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample_cvae(
+    model: nn.Module, count: int, num_classes: int, sampling: LatentSampling, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` decoded images (uint8) and the class each was conditioned on."""
     latents = torch.from_numpy(draw_latents(count, model.latent_dim, sampling, rng))
     classes = balanced_conditions(count, num_classes, rng)

@@ -23,8 +23,7 @@ class CvaeSource:
 
     kind = "cvae"
 
-    def __init__(self, settings: CvaeConfig, trained: dict[str, nn.Module],
-                 store: Path | None) -> None:
+    def __init__(self, settings: CvaeConfig, trained: dict[str, nn.Module], store: Path | None) -> None:
         self._settings = settings
         self._trained = trained
         self._store = store
@@ -32,10 +31,14 @@ class CvaeSource:
     def draw(self, few: SeedImages, count: int) -> SourceDraw:
         if count <= 0:
             return SourceDraw(few.images_uint8[:0], 0)
-        key = cvae_identity(few.images_uint8, few.teacher_labels, few.num_classes,
-                            self._settings, few.seed)
+        key = cvae_identity(few.images_uint8, few.teacher_labels, few.num_classes, self._settings, few.seed)
         if key not in self._trained:
             self._trained[key] = stored_or_trained_cvae(few, self._settings, key, self._store)
-        images, _ = sample_cvae(self._trained[key], count, few.num_classes,
-                                self._settings.sampling, np.random.default_rng([few.seed, 2]))
+        images, _ = sample_cvae(
+            self._trained[key],
+            count,
+            few.num_classes,
+            self._settings.sampling,
+            np.random.default_rng([few.seed, 2]),
+        )
         return SourceDraw(images, 0)

@@ -29,12 +29,18 @@ CVAE_DIR = "cvae"
 """The folder of a run directory that holds its seeds' trained CVAEs."""
 
 
-def cvae_identity(images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes: int,
-                  settings: CvaeConfig, seed: int) -> str:
+def cvae_identity(
+    images_uint8: np.ndarray, teacher_labels: np.ndarray, num_classes: int, settings: CvaeConfig, seed: int
+) -> str:
     """Everything a trained CVAE's weights depend on (not its sampling, which comes after)."""
-    return identity("trained cvae", images=images_uint8,
-                    labels=np.asarray(teacher_labels, np.int64), num_classes=num_classes,
-                    recipe=settings.model_dump(mode="json", exclude={"sampling"}), seed=seed)
+    return identity(
+        "trained cvae",
+        images=images_uint8,
+        labels=np.asarray(teacher_labels, np.int64),
+        num_classes=num_classes,
+        recipe=settings.model_dump(mode="json", exclude={"sampling"}),
+        seed=seed,
+    )
 
 
 def cvae_file(store: Path, settings: CvaeConfig, seed: int, key: str) -> Path:
@@ -42,15 +48,16 @@ def cvae_file(store: Path, settings: CvaeConfig, seed: int, key: str) -> Path:
     return store / f"seed{seed}-{settings.kind}-{key}.pt"
 
 
-def _stored_cvae(file: Path, weights: dict[str, torch.Tensor], few: SeedImages,
-                 settings: CvaeConfig) -> nn.Module:
-    model = build_cvae(settings.kind, tuple(few.images_uint8.shape[1:]), few.num_classes,
-                       settings.latent_dim)
+def _stored_cvae(
+    file: Path, weights: dict[str, torch.Tensor], few: SeedImages, settings: CvaeConfig
+) -> nn.Module:
+    model = build_cvae(settings.kind, tuple(few.images_uint8.shape[1:]), few.num_classes, settings.latent_dim)
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        raise FsbbtError(f"the trained CVAE {file} does not fit this CVAE recipe; "
-                         "delete it and the CVAE is trained again") from exc
+        raise FsbbtError(
+            f"the trained CVAE {file} does not fit this CVAE recipe; delete it and the CVAE is trained again"
+        ) from exc
     return model.eval()
 
 
@@ -58,12 +65,13 @@ def _read_weights(file: Path) -> dict[str, torch.Tensor]:
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise FsbbtError(f"cannot read the trained CVAE {file} ({type(exc).__name__}); "
-                         "delete it and the CVAE is trained again") from exc
+        raise FsbbtError(
+            f"cannot read the trained CVAE {file} ({type(exc).__name__}); "
+            "delete it and the CVAE is trained again"
+        ) from exc
 
 
-def stored_or_trained_cvae(few: SeedImages, settings: CvaeConfig, key: str,
-                           store: Path | None) -> nn.Module:
+def stored_or_trained_cvae(few: SeedImages, settings: CvaeConfig, key: str, store: Path | None) -> nn.Module:
     """The CVAE of :func:`~fsbbt.synth.cvae.train_cvae` for ``few``, read from ``store`` when
     an earlier process trained it from the same inputs (identity ``key``), else trained and
     written there.
@@ -71,9 +79,9 @@ def stored_or_trained_cvae(few: SeedImages, settings: CvaeConfig, key: str,
     Rank 0 decides and its weights go to every rank, so torchrun ranks without a shared
     disk still agree on whether to train (training is collective under DDP).
     """
+
     def train() -> nn.Module:
-        return train_cvae(few.images_uint8, few.teacher_labels, few.num_classes, settings,
-                          few.seed)
+        return train_cvae(few.images_uint8, few.teacher_labels, few.num_classes, settings, few.seed)
 
     if store is None:
         return train()

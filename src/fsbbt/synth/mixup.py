@@ -23,8 +23,9 @@ class MixupDraw:
     dropped_count: int
 
 
-def mixup_from_fewshot(fewshot_images_uint8: np.ndarray, budget: int, alpha: float,
-                       threshold: float, rng: np.random.Generator) -> MixupDraw:
+def mixup_from_fewshot(
+    fewshot_images_uint8: np.ndarray, budget: int, alpha: float, threshold: float, rng: np.random.Generator
+) -> MixupDraw:
     """Draw ``budget`` pairs of the few images, mix them, drop the near-copies.
 
     The few images are repeated ⌈M/N⌉ times and two independent permutations of that
@@ -42,20 +43,23 @@ def mixup_from_fewshot(fewshot_images_uint8: np.ndarray, budget: int, alpha: flo
     weights = np.round(rng.beta(alpha, alpha, budget), 2).astype(np.float32)
     keep = (weights > threshold) & (weights < 1.0 - threshold)
     first, second, weights = first[keep], second[keep], weights[keep]
-    return MixupDraw(mix_pairs(fewshot_images_uint8, first, second, weights), weights,
-                     int(budget - keep.sum()))
+    return MixupDraw(
+        mix_pairs(fewshot_images_uint8, first, second, weights), weights, int(budget - keep.sum())
+    )
 
 
-def mix_pairs(images_uint8: np.ndarray, first: np.ndarray, second: np.ndarray,
-              weights: np.ndarray | float) -> np.ndarray:
+def mix_pairs(
+    images_uint8: np.ndarray, first: np.ndarray, second: np.ndarray, weights: np.ndarray | float
+) -> np.ndarray:
     """``w·images[first] + (1 − w)·images[second]`` per pair, quantised to uint8.
 
     Quantising here, not later, means the bytes a student scores, the teacher labels and
     the ledger keys are one and the same image (FS-BBT's and BBKD's mixes alike).
     """
     lam = np.broadcast_to(np.asarray(weights, np.float32), (len(first),))[:, None, None, None]
-    mixed = (lam * images_uint8[first].astype(np.float32)
-             + (1.0 - lam) * images_uint8[second].astype(np.float32)) / 255.0
+    mixed = (
+        lam * images_uint8[first].astype(np.float32) + (1.0 - lam) * images_uint8[second].astype(np.float32)
+    ) / 255.0
     return float_to_uint8(mixed)
 
 
@@ -71,6 +75,7 @@ class MixupSource:
         self._threshold = threshold
 
     def draw(self, few: SeedImages, count: int) -> SourceDraw:
-        drawn = mixup_from_fewshot(few.images_uint8, count, self._alpha, self._threshold,
-                                   np.random.default_rng([few.seed, 1]))
+        drawn = mixup_from_fewshot(
+            few.images_uint8, count, self._alpha, self._threshold, np.random.default_rng([few.seed, 1])
+        )
         return SourceDraw(drawn.images_uint8, drawn.dropped_count)

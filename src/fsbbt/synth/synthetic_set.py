@@ -35,15 +35,18 @@ class SyntheticSet:
         return samples
 
 
-def build_synthetic_set(fewshot_images_uint8: np.ndarray, oracle: QueryOracle,
-                        sources: Sequence[SyntheticSource], budget: int,
-                        seed: int) -> SyntheticSet:
+def build_synthetic_set(
+    fewshot_images_uint8: np.ndarray,
+    oracle: QueryOracle,
+    sources: Sequence[SyntheticSource],
+    budget: int,
+    seed: int,
+) -> SyntheticSet:
     """Label the few images, let each source fill what is left of ``budget`` in turn, label
     everything the sources made."""
     started = time.perf_counter()
     fewshot_probs = oracle.query(fewshot_images_uint8, "label the few images")
-    few = SeedImages(fewshot_images_uint8, fewshot_probs.argmax(axis=1), oracle.num_classes,
-                     seed)
+    few = SeedImages(fewshot_images_uint8, fewshot_probs.argmax(axis=1), oracle.num_classes, seed)
     parts: list[tuple[str, np.ndarray]] = []
     source_seconds: dict[str, float] = {}
     remaining = budget
@@ -53,12 +56,14 @@ def build_synthetic_set(fewshot_images_uint8: np.ndarray, oracle: QueryOracle,
         source_seconds[source.kind] = time.perf_counter() - source_started
         parts.append((source.kind, drawn.images_uint8))
         remaining = drawn.handed_on
-    progress.status("synthetic set: " + " + ".join(f"{len(images)} {kind}"
-                                                    for kind, images in parts) + " images")
+    progress.status(
+        "synthetic set: " + " + ".join(f"{len(images)} {kind}" for kind, images in parts) + " images"
+    )
     synthetic_images = np.concatenate([fewshot_images_uint8[:0]] + [im for _, im in parts])
     synthetic_probs = oracle.query(synthetic_images, "label synthetic images")
-    kinds = np.array(["real"] * len(fewshot_images_uint8)
-                     + [kind for kind, images in parts for _ in range(len(images))])
+    kinds = np.array(
+        ["real"] * len(fewshot_images_uint8) + [kind for kind, images in parts for _ in range(len(images))]
+    )
     return SyntheticSet(
         images_uint8=np.concatenate([fewshot_images_uint8, synthetic_images]),
         teacher_probs=np.concatenate([fewshot_probs, synthetic_probs]),

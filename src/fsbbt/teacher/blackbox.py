@@ -38,28 +38,32 @@ def transport_counts(teacher: object) -> dict[str, int]:
     return {name: int(found.get(name, 0)) for name in TRANSPORT_COUNTS}
 
 
-def validate_probabilities(answer: object, batch_size: int, num_classes: int,
-                           where: str) -> np.ndarray:
+def validate_probabilities(answer: object, batch_size: int, num_classes: int, where: str) -> np.ndarray:
     """The answer as float32 N×C, or a one-line error saying what is wrong with it."""
     try:
         probs = np.asarray(answer, dtype=np.float32)
     except (TypeError, ValueError) as exc:
-        raise FsbbtError(f"teacher answer for {where} is not numeric ({exc}); "
-                         "check the teacher returns probabilities") from exc
+        raise FsbbtError(
+            f"teacher answer for {where} is not numeric ({exc}); check the teacher returns probabilities"
+        ) from exc
     if probs.shape != (batch_size, num_classes):
-        raise FsbbtError(f"teacher answer for {where} has shape {probs.shape}, expected "
-                         f"({batch_size}, {num_classes}); check the teacher's class count")
+        raise FsbbtError(
+            f"teacher answer for {where} has shape {probs.shape}, expected "
+            f"({batch_size}, {num_classes}); check the teacher's class count"
+        )
     if not np.isfinite(probs).all():
-        raise FsbbtError(f"teacher answer for {where} contains NaN or inf; "
-                         "check the teacher's output layer")
+        raise FsbbtError(f"teacher answer for {where} contains NaN or inf; check the teacher's output layer")
     if (probs < 0).any():
-        raise FsbbtError(f"teacher answer for {where} has negative values; if it returns "
-                         "logits, declare output: logits")
+        raise FsbbtError(
+            f"teacher answer for {where} has negative values; if it returns logits, declare output: logits"
+        )
     row_sums = probs.sum(axis=1)
     if np.abs(row_sums - 1.0).max() > 1e-3:
-        raise FsbbtError(f"teacher answer for {where} has rows summing to "
-                         f"{row_sums.min():.4f}..{row_sums.max():.4f}, not 1; if it returns "
-                         "logits, declare output: logits")
+        raise FsbbtError(
+            f"teacher answer for {where} has rows summing to "
+            f"{row_sums.min():.4f}..{row_sums.max():.4f}, not 1; if it returns "
+            "logits, declare output: logits"
+        )
     return probs
 
 
@@ -79,8 +83,13 @@ class QueryOracle:
     this process, ``answers_from_ledger`` the images answered from the ledger instead.
     """
 
-    def __init__(self, teacher: BlackBoxTeacher, batch_size: int = 256,
-                 ledger: QueryLedger | None = None, budget: int | None = None) -> None:
+    def __init__(
+        self,
+        teacher: BlackBoxTeacher,
+        batch_size: int = 256,
+        ledger: QueryLedger | None = None,
+        budget: int | None = None,
+    ) -> None:
         self._teacher = teacher
         self.batch_size = batch_size
         self.input_shape = tuple(teacher.input_shape)
@@ -93,12 +102,12 @@ class QueryOracle:
         self.answers_from_ledger = 0
 
     @classmethod
-    def keeping_answers_in(cls, directory: Path, teacher: BlackBoxTeacher, batch_size: int,
-                           budget: int | None = None) -> QueryOracle:
+    def keeping_answers_in(
+        cls, directory: Path, teacher: BlackBoxTeacher, batch_size: int, budget: int | None = None
+    ) -> QueryOracle:
         """An oracle whose answers persist in ``directory``'s ledger file, so every process
         and every re-run working in that directory pays for an image once."""
-        ledger = QueryLedger(directory / LEDGER_FILE, teacher_fingerprint(teacher),
-                             len(teacher.class_names))
+        ledger = QueryLedger(directory / LEDGER_FILE, teacher_fingerprint(teacher), len(teacher.class_names))
         return cls(teacher, batch_size, ledger, budget)
 
     @property
@@ -114,8 +123,10 @@ class QueryOracle:
         that batch, so the teacher receives the same batches in both.
         """
         if images_uint8.dtype != np.uint8 or tuple(images_uint8.shape[1:]) != self.input_shape:
-            raise FsbbtError(f"images sent to the teacher must be uint8 {self.input_shape}, got "
-                             f"{images_uint8.dtype} {images_uint8.shape[1:]}")
+            raise FsbbtError(
+                f"images sent to the teacher must be uint8 {self.input_shape}, got "
+                f"{images_uint8.dtype} {images_uint8.shape[1:]}"
+            )
         keys = image_keys(images_uint8)
         with self.ledger.exclusive():
             answers = self._answer(images_uint8, keys, description)
@@ -123,8 +134,7 @@ class QueryOracle:
             return np.zeros((0, self.num_classes), np.float32)
         return np.stack([answers[k] for k in keys])
 
-    def _answer(self, images_uint8: np.ndarray, keys: list[str],
-                description: str) -> dict[str, np.ndarray]:
+    def _answer(self, images_uint8: np.ndarray, keys: list[str], description: str) -> dict[str, np.ndarray]:
         """Key → answer for every distinct image: from the ledger, else from the teacher."""
         first_index: dict[str, int] = {}
         for i, key in enumerate(keys):
@@ -136,13 +146,13 @@ class QueryOracle:
         distinct = list(first_index.items())
         with progress.bar(description, unseen_count, "img") as query_bar:
             for start in range(0, len(distinct), self.batch_size):
-                batch = [(key, i) for key, i in distinct[start:start + self.batch_size]
-                         if key not in answers]
+                batch = [
+                    (key, i) for key, i in distinct[start : start + self.batch_size] if key not in answers
+                ]
                 if not batch:
                     continue
                 last = min(start + self.batch_size, len(distinct)) - 1
-                where = (f"batch {start // self.batch_size} (images {start}..{last} of "
-                         f"{description!r})")
+                where = f"batch {start // self.batch_size} (images {start}..{last} of {description!r})"
                 probs = self._ask_teacher(images_uint8[[i for _, i in batch]], where)
                 batch_keys = [key for key, _ in batch]
                 self.ledger.store(batch_keys, probs)
@@ -156,9 +166,11 @@ class QueryOracle:
             return
         remaining = self.budget - len(self.ledger)
         if unseen_count > remaining:
-            raise FsbbtError(f"this query needs {unseen_count} new teacher answers but only "
-                             f"{max(remaining, 0)} of the query budget {self.budget} remain; "
-                             "raise --query-budget or ask for fewer images")
+            raise FsbbtError(
+                f"this query needs {unseen_count} new teacher answers but only "
+                f"{max(remaining, 0)} of the query budget {self.budget} remain; "
+                "raise --query-budget or ask for fewer images"
+            )
 
     def _ask_teacher(self, images_uint8: np.ndarray, where: str) -> np.ndarray:
         before = transport_counts(self._teacher)
@@ -177,10 +189,14 @@ class QueryOracle:
         invocation in the same run directory included."""
         this_process = transport_counts(self._teacher)
         in_all = self.ledger.counts()
-        return {"sent": self.queries_sent, "from_ledger": self.answers_from_ledger,
-                "budget": self.budget, "paid_in_all": len(self.ledger),
-                **this_process,
-                **{f"{name}_in_all": in_all.get(name, 0) for name in this_process}}
+        return {
+            "sent": self.queries_sent,
+            "from_ledger": self.answers_from_ledger,
+            "budget": self.budget,
+            "paid_in_all": len(self.ledger),
+            **this_process,
+            **{f"{name}_in_all": in_all.get(name, 0) for name in this_process},
+        }
 
 
 def teacher_fingerprint(teacher: BlackBoxTeacher) -> str:

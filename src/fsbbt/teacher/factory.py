@@ -51,8 +51,10 @@ def spec_to_tree(spec: str) -> dict[str, Any]:
         return {"kind": "onnx", "path": spec}
     if (path / METADATA_FILE).is_file():
         return {"kind": "local", "path": spec}
-    raise FsbbtError(f"teacher {spec!r} is neither a URL, KIND:VALUE ({', '.join(SPEC_KINDS)}), "
-                     "a teacher YAML, an .onnx file nor a saved teacher directory")
+    raise FsbbtError(
+        f"teacher {spec!r} is neither a URL, KIND:VALUE ({', '.join(SPEC_KINDS)}), "
+        "a teacher YAML, an .onnx file nor a saved teacher directory"
+    )
 
 
 def teacher_config_from_spec(spec: str, overrides: list[str] | None = None) -> TeacherConfig:
@@ -60,8 +62,9 @@ def teacher_config_from_spec(spec: str, overrides: list[str] | None = None) -> T
     return validate_tree(TeacherConfig, spec_to_tree(spec), overrides, f"teacher {spec}")
 
 
-def build_teacher(settings: TeacherConfig, dataset: ImageDataset | None = None,
-                  run_dir: Path | None = None) -> BlackBoxTeacher:
+def build_teacher(
+    settings: TeacherConfig, dataset: ImageDataset | None = None, run_dir: Path | None = None
+) -> BlackBoxTeacher:
     """The teacher ``settings`` describe, answering probabilities.
 
     With a dataset (``fsbbt run``) the input shape and class names default to the
@@ -80,15 +83,26 @@ def build_teacher(settings: TeacherConfig, dataset: ImageDataset | None = None,
     elif kind == "http":
         from fsbbt.teacher.http_client import HttpSettings, HttpTeacher
 
-        teacher = HttpTeacher(HttpSettings(
-            url=str(settings.url), headers=dict(settings.headers), token_env=settings.token_env,
-            request_batch_size=settings.request_batch_size, concurrency=settings.concurrency,
-            timeout_s=settings.timeout_s, retries=settings.retries,
-            max_backoff_s=settings.max_backoff_s), settings.input_shape, settings.class_names)
+        teacher = HttpTeacher(
+            HttpSettings(
+                url=str(settings.url),
+                headers=dict(settings.headers),
+                token_env=settings.token_env,
+                request_batch_size=settings.request_batch_size,
+                concurrency=settings.concurrency,
+                timeout_s=settings.timeout_s,
+                retries=settings.retries,
+                max_backoff_s=settings.max_backoff_s,
+            ),
+            settings.input_shape,
+            settings.class_names,
+        )
     else:
         if input_shape is None or class_names is None:
-            raise FsbbtError(f"a {kind} teacher cannot tell its input shape and classes; set "
-                             "teacher.input_shape (e.g. [1, 28, 28]) and teacher.class_names")
+            raise FsbbtError(
+                f"a {kind} teacher cannot tell its input shape and classes; set "
+                "teacher.input_shape (e.g. [1, 28, 28]) and teacher.class_names"
+            )
         if kind == "torchscript":
             from fsbbt.teacher.torchscript_model import TorchScriptTeacher
 
@@ -103,13 +117,14 @@ def build_teacher(settings: TeacherConfig, dataset: ImageDataset | None = None,
     return teacher
 
 
-def _trained_or_saved(settings: TeacherConfig, dataset: ImageDataset | None,
-                      run_dir: Path | None) -> Path:
+def _trained_or_saved(settings: TeacherConfig, dataset: ImageDataset | None, run_dir: Path | None) -> Path:
     if settings.resolved_kind == "local" and dataset is None:
         return _existing(settings.path)
     if dataset is None or run_dir is None:
-        raise FsbbtError("fsbbt can only train a teacher for a dataset run; give a teacher "
-                         "(a saved teacher directory, .onnx file, URL, ...)")
+        raise FsbbtError(
+            "fsbbt can only train a teacher for a dataset run; give a teacher "
+            "(a saved teacher directory, .onnx file, URL, ...)"
+        )
     from fsbbt.teacher.train_local import ensure_teacher
 
     return ensure_teacher(settings, dataset, run_dir)
@@ -122,9 +137,10 @@ def _existing(path: Path | None) -> Path:
 
 
 def _check_matches(teacher: BlackBoxTeacher, dataset: ImageDataset, kind: str) -> None:
-    if tuple(teacher.input_shape) != dataset.input_shape \
-            or len(teacher.class_names) != dataset.num_classes:
-        raise FsbbtError(f"the {kind} teacher takes {tuple(teacher.input_shape)} with "
-                         f"{len(teacher.class_names)} classes, but {dataset.name} has "
-                         f"{dataset.input_shape} and {dataset.num_classes}; use a matching "
-                         "teacher")
+    if tuple(teacher.input_shape) != dataset.input_shape or len(teacher.class_names) != dataset.num_classes:
+        raise FsbbtError(
+            f"the {kind} teacher takes {tuple(teacher.input_shape)} with "
+            f"{len(teacher.class_names)} classes, but {dataset.name} has "
+            f"{dataset.input_shape} and {dataset.num_classes}; use a matching "
+            "teacher"
+        )

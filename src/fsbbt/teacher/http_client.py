@@ -50,19 +50,28 @@ class _Retryable(Exception):
 
 
 class HttpTeacher:
-    def __init__(self, settings: HttpSettings, input_shape: tuple[int, int, int] | None = None,
-                 class_names: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        settings: HttpSettings,
+        input_shape: tuple[int, int, int] | None = None,
+        class_names: tuple[str, ...] | None = None,
+    ) -> None:
         self._settings = settings
         self._base_url = settings.url.rstrip("/")
         headers = dict(settings.headers)
         if settings.token_env is not None:
             token = os.environ.get(settings.token_env)
             if not token:
-                raise FsbbtError(f"environment variable {settings.token_env} (the teacher's "
-                                 "token) is not set; export it before running")
+                raise FsbbtError(
+                    f"environment variable {settings.token_env} (the teacher's "
+                    "token) is not set; export it before running"
+                )
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(headers=headers, timeout=settings.timeout_s,
-                                    limits=httpx.Limits(max_connections=settings.concurrency))
+        self._client = httpx.Client(
+            headers=headers,
+            timeout=settings.timeout_s,
+            limits=httpx.Limits(max_connections=settings.concurrency),
+        )
         self._jitter = random.Random()
         self._counts = {"retries": 0, "timeouts": 0}
         self._counts_lock = threading.Lock()  # requests run in `concurrency` threads
@@ -88,7 +97,7 @@ class HttpTeacher:
 
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
         size = self._settings.request_batch_size
-        chunks = [images_uint8[start:start + size] for start in range(0, len(images_uint8), size)]
+        chunks = [images_uint8[start : start + size] for start in range(0, len(images_uint8), size)]
         if len(chunks) <= 1 or self._settings.concurrency == 1:
             answers = [self._predict_chunk(chunk) for chunk in chunks]
         else:
@@ -104,13 +113,19 @@ class HttpTeacher:
         response = self._send("GET", "/v1/info")
         info = _json_of(response, "GET /v1/info")
         if not isinstance(info, dict) or "input_shape" not in info or "class_names" not in info:
-            raise FsbbtError(f"{self._base_url}/v1/info did not return input_shape and "
-                             "class_names; is this an fsbbt teacher server?")
+            raise FsbbtError(
+                f"{self._base_url}/v1/info did not return input_shape and "
+                "class_names; is this an fsbbt teacher server?"
+            )
         return info
 
     def _post_predict(self, body: bytes) -> np.ndarray:
-        response = self._send("POST", "/v1/predict", content=body,
-                              headers={"Content-Type": NPY_MEDIA_TYPE, "Accept": NPY_MEDIA_TYPE})
+        response = self._send(
+            "POST",
+            "/v1/predict",
+            content=body,
+            headers={"Content-Type": NPY_MEDIA_TYPE, "Accept": NPY_MEDIA_TYPE},
+        )
         if response.headers.get("content-type", "").startswith(NPY_MEDIA_TYPE):
             return decode_npy(response.content, "the teacher's answer")
         answer = _json_of(response, "POST /v1/predict")
@@ -127,11 +142,13 @@ class HttpTeacher:
         except httpx.TransportError as exc:
             raise _Retryable(f"connection failed ({type(exc).__name__})") from exc
         if response.status_code in RETRY_STATUSES:
-            raise _Retryable(f"HTTP {response.status_code}",
-                             retry_after_s(response.headers.get("retry-after")))
+            raise _Retryable(
+                f"HTTP {response.status_code}", retry_after_s(response.headers.get("retry-after"))
+            )
         if response.status_code >= 400:
-            raise FsbbtError(f"{method} {path} was refused with HTTP {response.status_code}: "
-                             f"{_error_text(response)}")
+            raise FsbbtError(
+                f"{method} {path} was refused with HTTP {response.status_code}: {_error_text(response)}"
+            )
         return response
 
     def _with_retries(self, attempt: Any, what: str) -> Any:
@@ -142,11 +159,13 @@ class HttpTeacher:
                 return attempt()
             except _Retryable as failure:
                 if attempt_index == settings.retries:
-                    raise FsbbtError(f"{what} to {self._base_url} failed {attempt_index + 1} "
-                                     f"times (last: {failure}); check the server or raise "
-                                     "teacher.retries / teacher.timeout_s") from None
+                    raise FsbbtError(
+                        f"{what} to {self._base_url} failed {attempt_index + 1} "
+                        f"times (last: {failure}); check the server or raise "
+                        "teacher.retries / teacher.timeout_s"
+                    ) from None
                 self._count("retries")
-                backoff = min(settings.max_backoff_s, BASE_BACKOFF_S * 2 ** attempt_index)
+                backoff = min(settings.max_backoff_s, BASE_BACKOFF_S * 2**attempt_index)
                 wait_s = backoff * (0.5 + self._jitter.random())
                 if failure.wait_s is not None:
                     wait_s = max(wait_s, min(failure.wait_s, settings.max_backoff_s))
@@ -174,8 +193,7 @@ def _json_of(response: httpx.Response, what: str) -> Any:
         return response.json()
     except ValueError:
         kind = response.headers.get("content-type", "no content type")
-        raise FsbbtError(f"{what} answered with {kind}, not JSON: "
-                         f"{_error_text(response)}") from None
+        raise FsbbtError(f"{what} answered with {kind}, not JSON: {_error_text(response)}") from None
 
 
 def _error_text(response: httpx.Response) -> str:

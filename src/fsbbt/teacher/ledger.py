@@ -35,24 +35,26 @@ class QueryLedger:
         try:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(":memory:" if path is None else str(path),
-                                       isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                ":memory:" if path is None else str(path), isolation_level=None, check_same_thread=False
+            )
             if path is not None:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL mode survives a killed process (not a power cut), at a
                 # fraction of FULL's fsync cost.
                 self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, "
-                             "value TEXT NOT NULL)")
-            self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, "
-                             "probs BLOB NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, probs BLOB NOT NULL)")
             # lifetime totals of the run directory: retries, timeouts of a remote teacher
-            self._db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, "
-                             "value INTEGER NOT NULL)")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+            )
             self._check_owner(teacher_fingerprint, where)
         except sqlite3.DatabaseError as exc:
-            raise FsbbtError(f"query ledger {where} is not a usable SQLite file ({exc}); "
-                             "move it away to start a fresh ledger") from exc
+            raise FsbbtError(
+                f"query ledger {where} is not a usable SQLite file ({exc}); "
+                "move it away to start a fresh ledger"
+            ) from exc
 
     def _check_owner(self, teacher_fingerprint: str, where: str) -> None:
         """Refuse a ledger filled by another teacher: its answers would be silently wrong."""
@@ -64,9 +66,11 @@ class QueryLedger:
                 self._db.executemany("INSERT INTO meta VALUES (?, ?)", expected.items())
             return
         if stored != expected:
-            raise FsbbtError(f"query ledger {where} holds answers of a different teacher "
-                             f"({stored.get('teacher')}, {stored.get('num_classes')} classes); "
-                             "use a new --out directory for this teacher")
+            raise FsbbtError(
+                f"query ledger {where} holds answers of a different teacher "
+                f"({stored.get('teacher')}, {stored.get('num_classes')} classes); "
+                "use a new --out directory for this teacher"
+            )
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
@@ -75,22 +79,25 @@ class QueryLedger:
         """The stored answers among ``keys`` (missing keys are simply absent)."""
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = keys[start:start + _LOOKUP_CHUNK]
+            chunk = keys[start : start + _LOOKUP_CHUNK]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT key, probs FROM answers WHERE key IN ({marks})",
-                                    chunk)
+            rows = self._db.execute(f"SELECT key, probs FROM answers WHERE key IN ({marks})", chunk)
             for key, blob in rows:
                 probs = np.frombuffer(blob, dtype=np.float32)
                 if probs.shape != (self.num_classes,):
-                    raise FsbbtError(f"query ledger {self.path} has a damaged answer for "
-                                     f"{key[:12]}; move the ledger away to start afresh")
+                    raise FsbbtError(
+                        f"query ledger {self.path} has a damaged answer for "
+                        f"{key[:12]}; move the ledger away to start afresh"
+                    )
                 found[key] = probs
         return found
 
     def store(self, keys: list[str], probs: np.ndarray) -> None:
         """Commit one batch of validated answers in one transaction: all or nothing."""
-        rows = [(key, np.ascontiguousarray(row, dtype=np.float32).tobytes())
-                for key, row in zip(keys, probs, strict=True)]
+        rows = [
+            (key, np.ascontiguousarray(row, dtype=np.float32).tobytes())
+            for key, row in zip(keys, probs, strict=True)
+        ]
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO answers VALUES (?, ?)", rows)
@@ -102,8 +109,11 @@ class QueryLedger:
             return
         with self._db:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO "
-                                 "UPDATE SET value = value + excluded.value", increments)
+            self._db.executemany(
+                "INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO "
+                "UPDATE SET value = value + excluded.value",
+                increments,
+            )
 
     def counts(self) -> dict[str, int]:
         """The lifetime counters, every run in this directory added up."""

@@ -54,18 +54,20 @@ def file_fingerprint(path: Path) -> str:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except OSError as exc:
-        raise FsbbtError(f"cannot read teacher file {path} ({exc.strerror}); "
-                         "check the path") from exc
+        raise FsbbtError(f"cannot read teacher file {path} ({exc.strerror}); check the path") from exc
     return digest.hexdigest()
 
 
 def read_metadata(directory: Path) -> TeacherMetadata:
     """What a saved teacher is, without loading its weights (one-line error if absent)."""
     return read_description(
-        directory / METADATA_FILE, TeacherMetadata,
+        directory / METADATA_FILE,
+        TeacherMetadata,
         missing=f"no saved teacher in {directory} ({METADATA_FILE} missing); "
-                "train one with `fsbbt teacher train`",
-        what="teacher description", fix="re-train the teacher")
+        "train one with `fsbbt teacher train`",
+        what="teacher description",
+        fix="re-train the teacher",
+    )
 
 
 def load_teacher_network(directory: Path) -> tuple[nn.Module, TeacherMetadata]:
@@ -73,9 +75,14 @@ def load_teacher_network(directory: Path) -> tuple[nn.Module, TeacherMetadata]:
     :class:`LocalTeacher` that answers queries, and benchmarks that study the teacher
     itself. Distillation code never calls this; it sees ``predict_proba``."""
     metadata = read_metadata(directory)
-    model = load_network(metadata.arch, metadata.input_shape, len(metadata.class_names),
-                         directory / WEIGHTS_FILE,
-                         what="teacher weights", fix="re-train the teacher")
+    model = load_network(
+        metadata.arch,
+        metadata.input_shape,
+        len(metadata.class_names),
+        directory / WEIGHTS_FILE,
+        what="teacher weights",
+        fix="re-train the teacher",
+    )
     return model, metadata
 
 

@@ -49,12 +49,17 @@ def topk_to_probabilities(answer: Any, num_classes: int) -> np.ndarray:
     indices = _numeric(answer[0], np.float64, "top-k indices")
     probs = _numeric(answer[1], np.float64, "top-k probabilities")
     if indices.ndim != 2 or indices.shape != probs.shape or indices.shape[1] > num_classes:
-        raise FsbbtError(f"top-k indices {indices.shape} and probabilities {probs.shape} must "
-                         f"both be N×k with k ≤ {num_classes}")
+        raise FsbbtError(
+            f"top-k indices {indices.shape} and probabilities {probs.shape} must "
+            f"both be N×k with k ≤ {num_classes}"
+        )
     if not (np.isfinite(indices).all() and np.isfinite(probs).all()):
         raise FsbbtError("top-k answer contains NaN or inf")
-    if (indices != np.round(indices)).any() or indices.min(initial=0) < 0 \
-            or indices.max(initial=0) >= num_classes:
+    if (
+        (indices != np.round(indices)).any()
+        or indices.min(initial=0) < 0
+        or indices.max(initial=0) >= num_classes
+    ):
         raise FsbbtError(f"top-k answer has class indices outside 0..{num_classes - 1}")
     indices = indices.astype(np.int64)
     if any(len(set(row)) != len(row) for row in indices.tolist()):
@@ -71,8 +76,11 @@ def topk_to_probabilities(answer: Any, num_classes: int) -> np.ndarray:
     return targets.astype(np.float32)
 
 
-_CONVERTERS = {"logits": logits_to_probabilities, "label": labels_to_probabilities,
-               "topk": topk_to_probabilities}
+_CONVERTERS = {
+    "logits": logits_to_probabilities,
+    "label": labels_to_probabilities,
+    "topk": topk_to_probabilities,
+}
 
 
 def _numeric(answer: Any, dtype: type, what: str) -> np.ndarray:
@@ -106,6 +114,5 @@ class ConvertedTeacher:
 def with_output(teacher: BlackBoxTeacher, output: str) -> BlackBoxTeacher:
     """``teacher`` as a probability teacher, whatever its declared ``output`` mode."""
     if output not in OUTPUT_MODES:
-        raise FsbbtError(f"unknown teacher output {output!r}; choose one of "
-                         f"{', '.join(OUTPUT_MODES)}")
+        raise FsbbtError(f"unknown teacher output {output!r}; choose one of {', '.join(OUTPUT_MODES)}")
     return teacher if output == "probabilities" else ConvertedTeacher(teacher, output)

@@ -32,8 +32,10 @@ def load_function(spec: str) -> Callable[[np.ndarray], object]:
         else:
             module = importlib.import_module(module_name)
     except (ImportError, FileNotFoundError) as exc:
-        raise FsbbtError(f"cannot import {module_name} for the python teacher ({exc}); "
-                         "check the module is importable (PYTHONPATH) or the file exists") from exc
+        raise FsbbtError(
+            f"cannot import {module_name} for the python teacher ({exc}); "
+            "check the module is importable (PYTHONPATH) or the file exists"
+        ) from exc
     function = getattr(module, function_name, None)
     if not callable(function):
         raise FsbbtError(f"{module_name} has no function {function_name!r}")
@@ -41,8 +43,7 @@ def load_function(spec: str) -> Callable[[np.ndarray], object]:
 
 
 class PythonFunctionTeacher:
-    def __init__(self, spec: str, input_shape: tuple[int, int, int],
-                 class_names: tuple[str, ...]) -> None:
+    def __init__(self, spec: str, input_shape: tuple[int, int, int], class_names: tuple[str, ...]) -> None:
         self._function = load_function(spec)
         self.input_shape = input_shape
         self.class_names = class_names

@@ -33,8 +33,9 @@ class RequestError(Exception):
         self.status = status
 
 
-def create_app(teacher: BlackBoxTeacher, token: str | None = None,
-               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> FastAPI:
+def create_app(
+    teacher: BlackBoxTeacher, token: str | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+) -> FastAPI:
     """The FastAPI app serving ``teacher`` (probabilities only: it is already converted)."""
     app = FastAPI(title="fsbbt teacher", docs_url=None, redoc_url=None, openapi_url=None)
     input_shape = tuple(int(d) for d in teacher.input_shape)
@@ -58,23 +59,29 @@ def create_app(teacher: BlackBoxTeacher, token: str | None = None,
 
     @app.get("/v1/info")
     def info() -> dict[str, object]:
-        return {"input_shape": list(input_shape), "class_names": class_names,
-                "output": "probabilities", "max_request_bytes": max_request_bytes}
+        return {
+            "input_shape": list(input_shape),
+            "class_names": class_names,
+            "output": "probabilities",
+            "max_request_bytes": max_request_bytes,
+        }
 
     @app.post("/v1/predict")
     async def predict(request: Request) -> Response:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_request_bytes:
-            raise RequestError(413, f"request of {declared} bytes exceeds the limit of "
-                                    f"{max_request_bytes}; send smaller batches")
+            raise RequestError(
+                413,
+                f"request of {declared} bytes exceeds the limit of {max_request_bytes}; send smaller batches",
+            )
         body = bytearray()
         async for piece in request.stream():
             body.extend(piece)
             if len(body) > max_request_bytes:
-                raise RequestError(413, f"request exceeds the limit of {max_request_bytes} "
-                                        "bytes; send smaller batches")
-        images = _images_from_body(bytes(body), request.headers.get("content-type", ""),
-                                   input_shape)
+                raise RequestError(
+                    413, f"request exceeds the limit of {max_request_bytes} bytes; send smaller batches"
+                )
+        images = _images_from_body(bytes(body), request.headers.get("content-type", ""), input_shape)
         # Inference leaves the event loop so that concurrent requests overlap.
         answer = await run_in_threadpool(teacher.predict_proba, images)
         probs = validate_probabilities(answer, len(images), len(class_names), "this request")
@@ -85,21 +92,23 @@ def create_app(teacher: BlackBoxTeacher, token: str | None = None,
     return app
 
 
-def _images_from_body(body: bytes, content_type: str,
-                      input_shape: tuple[int, ...]) -> np.ndarray:
+def _images_from_body(body: bytes, content_type: str, input_shape: tuple[int, ...]) -> np.ndarray:
     try:
         if content_type.startswith(NPY_MEDIA_TYPE):
             images = decode_npy(body, "the request body")
         elif content_type.startswith("application/json"):
             images = _png_batch(body, input_shape)
         else:
-            raise RequestError(415, f"content type {content_type or '(none)'} is not "
-                                    f"{NPY_MEDIA_TYPE} or application/json")
+            raise RequestError(
+                415, f"content type {content_type or '(none)'} is not {NPY_MEDIA_TYPE} or application/json"
+            )
     except FsbbtError as exc:
         raise RequestError(400, str(exc)) from None
     if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != input_shape:
-        raise RequestError(422, f"images must be uint8 N×{'×'.join(map(str, input_shape))}, "
-                                f"got {images.dtype} {images.shape}")
+        raise RequestError(
+            422,
+            f"images must be uint8 N×{'×'.join(map(str, input_shape))}, got {images.dtype} {images.shape}",
+        )
     return images
 
 
@@ -112,8 +121,11 @@ def _png_batch(body: bytes, input_shape: tuple[int, ...]) -> np.ndarray:
     if not isinstance(encoded, list) or not all(isinstance(item, str) for item in encoded):
         raise RequestError(400, 'JSON body must be {"images": [base64 PNG, ...]}')
     shape = (int(input_shape[0]), int(input_shape[1]), int(input_shape[2]))
-    return np.stack([decode_png(item, shape, i) for i, item in enumerate(encoded)]) \
-        if encoded else np.zeros((0, *shape), np.uint8)
+    return (
+        np.stack([decode_png(item, shape, i) for i, item in enumerate(encoded)])
+        if encoded
+        else np.zeros((0, *shape), np.uint8)
+    )
 
 
 def check_bind(host: str, token_env: str | None) -> str | None:
@@ -126,13 +138,20 @@ def check_bind(host: str, token_env: str | None) -> str | None:
     except ValueError:
         loopback = False
     if not loopback and token is None:
-        raise FsbbtError(f"refusing to serve the teacher on {host} without a token; pass "
-                         "--token-env VAR (clients then send 'Authorization: Bearer $VAR')")
+        raise FsbbtError(
+            f"refusing to serve the teacher on {host} without a token; pass "
+            "--token-env VAR (clients then send 'Authorization: Bearer $VAR')"
+        )
     return token
 
 
-def serve(teacher: BlackBoxTeacher, host: str, port: int, token_env: str | None,
-          max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
+def serve(
+    teacher: BlackBoxTeacher,
+    host: str,
+    port: int,
+    token_env: str | None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+) -> None:
     """Run the server in the foreground until interrupted."""
     import uvicorn
 

@@ -17,13 +17,14 @@ from fsbbt.teacher.local import file_fingerprint
 
 
 class TorchScriptTeacher:
-    def __init__(self, path: Path, input_shape: tuple[int, int, int],
-                 class_names: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, input_shape: tuple[int, int, int], class_names: tuple[str, ...]) -> None:
         try:
             self._model = torch.jit.load(str(path), map_location="cpu").eval()
         except (OSError, RuntimeError, ValueError) as exc:
-            raise FsbbtError(f"cannot load TorchScript teacher {path} ({type(exc).__name__}); "
-                             "give a file saved with torch.jit.save") from exc
+            raise FsbbtError(
+                f"cannot load TorchScript teacher {path} ({type(exc).__name__}); "
+                "give a file saved with torch.jit.save"
+            ) from exc
         self.input_shape = input_shape
         self.class_names = class_names
         self.fingerprint = f"torchscript:{file_fingerprint(path)}"

@@ -23,25 +23,35 @@ from fsbbt.train.augment import geometry_for
 
 CHECKPOINT_FILE = "teacher.ckpt"
 _DATA_SAMPLE_STRIDE = 97  # images hashed for the data's identity: cheap, and enough to tell
-                          # two copies of a dataset apart (pickles vs a lossy JPEG tree)
+# two copies of a dataset apart (pickles vs a lossy JPEG tree)
 
 
 def training_identity(settings: TeacherConfig, dataset: ImageDataset) -> str:
     """A hash of everything that decides the trained teacher: the recipe, the precision it
     trains in on this machine, and the training data itself (labels, every 97th image),
     so a teacher is reused only for the same training, whatever the dataset is called."""
-    recipe = settings.model_dump(mode="json", include={
-        "arch", "epochs", "batch_size", "lr", "seed", "augmentation", "geometry", "lr_schedule"})
-    return identity("teacher training", recipe=recipe, labels=dataset.train_labels,
-                    images=dataset.train_images[::_DATA_SAMPLE_STRIDE])
+    recipe = settings.model_dump(
+        mode="json",
+        include={"arch", "epochs", "batch_size", "lr", "seed", "augmentation", "geometry", "lr_schedule"},
+    )
+    return identity(
+        "teacher training",
+        recipe=recipe,
+        labels=dataset.train_labels,
+        images=dataset.train_images[::_DATA_SAMPLE_STRIDE],
+    )
 
 
 def teacher_recipe(settings: TeacherConfig, channels: int) -> TrainRecipe:
     """The teacher section's training recipe for images of ``channels`` channels."""
-    return TrainRecipe(epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                       augmentation=settings.augmentation,
-                       geometry=geometry_for(settings.geometry, channels),
-                       lr_schedule=settings.lr_schedule)
+    return TrainRecipe(
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        augmentation=settings.augmentation,
+        geometry=geometry_for(settings.geometry, channels),
+        lr_schedule=settings.lr_schedule,
+    )
 
 
 def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Path) -> TeacherMetadata:
@@ -50,23 +60,32 @@ def train_teacher(settings: TeacherConfig, dataset: ImageDataset, directory: Pat
     model = build_classifier(settings.arch, dataset.input_shape, dataset.num_classes)
     recipe = teacher_recipe(settings, dataset.input_shape[0])
     checkpoint = directory / CHECKPOINT_FILE  # a killed teacher training resumes from here
-    history = fit_classifier(model, dataset.train_images,
-                             one_hot(dataset.train_labels, dataset.num_classes), recipe,
-                             seed=settings.seed, description=f"teacher {settings.arch}",
-                             checkpoint=checkpoint)
-    scores = evaluate_classifier(model, dataset.test_images, dataset.test_labels,
-                                 dataset.num_classes)
-    metadata = TeacherMetadata(arch=settings.arch, dataset=dataset.name,
-                               input_shape=dataset.input_shape, class_names=dataset.class_names,
-                               test_accuracy=scores.accuracy, epochs=settings.epochs,
-                               seed=settings.seed, train_seconds=round(history.seconds, 1),
-                               training_identity=training_identity(settings, dataset))
+    history = fit_classifier(
+        model,
+        dataset.train_images,
+        one_hot(dataset.train_labels, dataset.num_classes),
+        recipe,
+        seed=settings.seed,
+        description=f"teacher {settings.arch}",
+        checkpoint=checkpoint,
+    )
+    scores = evaluate_classifier(model, dataset.test_images, dataset.test_labels, dataset.num_classes)
+    metadata = TeacherMetadata(
+        arch=settings.arch,
+        dataset=dataset.name,
+        input_shape=dataset.input_shape,
+        class_names=dataset.class_names,
+        test_accuracy=scores.accuracy,
+        epochs=settings.epochs,
+        seed=settings.seed,
+        train_seconds=round(history.seconds, 1),
+        training_identity=training_identity(settings, dataset),
+    )
     if distributed.is_main_process():
         save_teacher(model, metadata, directory)
         checkpoint.unlink(missing_ok=True)
     distributed.barrier()  # the other ranks load the teacher rank 0 has just written
-    progress.status(f"teacher {settings.arch}: test accuracy {scores.accuracy:.4f}, "
-                    f"saved to {directory}")
+    progress.status(f"teacher {settings.arch}: test accuracy {scores.accuracy:.4f}, saved to {directory}")
     return metadata
 
 
@@ -81,9 +100,11 @@ def ensure_teacher(settings: TeacherConfig, dataset: ImageDataset, run_dir: Path
     if settings.path is not None:
         metadata = read_metadata(settings.path)
         if metadata.input_shape != dataset.input_shape or len(metadata.class_names) != dataset.num_classes:
-            raise FsbbtError(f"teacher at {settings.path} takes {metadata.input_shape} with "
-                             f"{len(metadata.class_names)} classes, but {dataset.name} has "
-                             f"{dataset.input_shape} and {dataset.num_classes}; use a matching teacher")
+            raise FsbbtError(
+                f"teacher at {settings.path} takes {metadata.input_shape} with "
+                f"{len(metadata.class_names)} classes, but {dataset.name} has "
+                f"{dataset.input_shape} and {dataset.num_classes}; use a matching teacher"
+            )
         return settings.path
     directory = run_dir / "teacher"
     if (directory / METADATA_FILE).is_file():
@@ -92,10 +113,13 @@ def ensure_teacher(settings: TeacherConfig, dataset: ImageDataset, run_dir: Path
             same_training = saved.training_identity == training_identity(settings, dataset)
         else:
             same_training = (saved.arch, saved.dataset, saved.epochs, saved.seed) == (
-                settings.arch, dataset.name, settings.epochs, settings.seed)
+                settings.arch,
+                dataset.name,
+                settings.epochs,
+                settings.seed,
+            )
         if same_training:
-            progress.status(f"reusing teacher in {directory} (test accuracy "
-                            f"{saved.test_accuracy:.4f})")
+            progress.status(f"reusing teacher in {directory} (test accuracy {saved.test_accuracy:.4f})")
             return directory
         progress.status(f"teacher in {directory} was trained differently; training a new one")
     train_teacher(settings, dataset, directory)

@@ -52,6 +52,7 @@ def decode_png(encoded: str, input_shape: tuple[int, int, int], index: int) -> n
     except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as exc:
         raise FsbbtError(f"image {index} is not a base64 PNG ({type(exc).__name__})") from exc
     if pixels.shape[:2] != (height, width):
-        raise FsbbtError(f"image {index} is {pixels.shape[1]}×{pixels.shape[0]}, the teacher "
-                         f"takes {width}×{height}")
+        raise FsbbtError(
+            f"image {index} is {pixels.shape[1]}×{pixels.shape[0]}, the teacher takes {width}×{height}"
+        )
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)

@@ -3,5 +3,11 @@
 from fsbbt.train.evaluate import Scores, evaluate_classifier, predict_probabilities
 from fsbbt.train.loop import TrainHistory, TrainRecipe, fit_classifier
 
-__all__ = ["Scores", "TrainHistory", "TrainRecipe", "evaluate_classifier", "fit_classifier",
-           "predict_probabilities"]
+__all__ = [
+    "Scores",
+    "TrainHistory",
+    "TrainRecipe",
+    "evaluate_classifier",
+    "fit_classifier",
+    "predict_probabilities",
+]

@@ -41,8 +41,7 @@ def geometry_for(name: GeometryName, channels: int) -> GeometricRange:
     return CIFAR_GEOMETRY if name == "cifar" else GREY_GEOMETRY
 
 
-def random_affine(images: torch.Tensor, rng: np.random.Generator,
-                  geometry: GeometricRange) -> torch.Tensor:
+def random_affine(images: torch.Tensor, rng: np.random.Generator, geometry: GeometricRange) -> torch.Tensor:
     """Rotate, shift and (optionally) flip each image of the batch by its own random amount.
 
     Borders are filled with the nearest pixel, as Keras' ImageDataGenerator does by default.
@@ -53,20 +52,26 @@ def random_affine(images: torch.Tensor, rng: np.random.Generator,
     shift = rng.uniform(-2 * geometry.shift_fraction, 2 * geometry.shift_fraction, (n, 2))
     flip = np.where(rng.random(n) < 0.5, -1.0, 1.0) if geometry.horizontal_flip else np.ones(n)
     cos, sin = np.cos(angle), np.sin(angle)
-    theta = np.stack([
-        np.stack([cos * flip, -sin, shift[:, 0]], axis=1),
-        np.stack([sin * flip, cos, shift[:, 1]], axis=1),
-    ], axis=1)
+    theta = np.stack(
+        [
+            np.stack([cos * flip, -sin, shift[:, 0]], axis=1),
+            np.stack([sin * flip, cos, shift[:, 1]], axis=1),
+        ],
+        axis=1,
+    )
     theta_t = torch.from_numpy(theta).to(images.device, images.dtype)
     grid = F.affine_grid(theta_t, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
-                         align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def mix_with_random_batch(images: torch.Tensor, targets: torch.Tensor,
-                          pool_images: torch.Tensor, pool_targets: torch.Tensor,
-                          rng: np.random.Generator, alpha: float = 1.0
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
+def mix_with_random_batch(
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    pool_images: torch.Tensor,
+    pool_targets: torch.Tensor,
+    rng: np.random.Generator,
+    alpha: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """MixUp the batch with a random batch of the training set, one λ ~ Beta(α, α) per example.
 
     Soft targets are mixed with the same λ. These images are never sent to the
@@ -74,10 +79,8 @@ def mix_with_random_batch(images: torch.Tensor, targets: torch.Tensor,
     """
     n = images.shape[0]
     partner = torch.from_numpy(rng.integers(0, pool_images.shape[0], n)).to(images.device)
-    lam = torch.from_numpy(rng.beta(alpha, alpha, n).astype(np.float32)).to(images.device,
-                                                                             images.dtype)
+    lam = torch.from_numpy(rng.beta(alpha, alpha, n).astype(np.float32)).to(images.device, images.dtype)
     lam_images = lam.view(-1, *([1] * (images.dim() - 1)))
     mixed_images = lam_images * images + (1 - lam_images) * pool_images[partner]
     mixed_targets = lam[:, None] * targets + (1 - lam[:, None]) * pool_targets[partner]
     return mixed_images, mixed_targets
-

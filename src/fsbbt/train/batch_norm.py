@@ -46,8 +46,11 @@ KERAS_MOMENTUM = 0.99
 
 
 def _batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [layer for layer in model.modules()
-            if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.track_running_stats]
+    return [
+        layer
+        for layer in model.modules()
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm) and layer.track_running_stats
+    ]
 
 
 class RunningAverages:
@@ -68,8 +71,9 @@ class RunningAverages:
             self._seen[index] += 1
 
 
-def measure_statistics(model: nn.Module, batches: Iterable[torch.Tensor],
-                       autocast: Callable[[], AbstractContextManager]) -> None:
+def measure_statistics(
+    model: nn.Module, batches: Iterable[torch.Tensor], autocast: Callable[[], AbstractContextManager]
+) -> None:
     """Replace every batch norm's running mean and variance by their equal-weight average
     over the image ``batches`` seen by ``model`` as it is now, in train mode as
     during training. Under torchrun each rank measures its own shard and the ranks'

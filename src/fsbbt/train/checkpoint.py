@@ -32,9 +32,12 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as exc:
-        raise FsbbtError(f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it "
-                         "to train this stage from the start") from exc
+        raise FsbbtError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}); delete it "
+            "to train this stage from the start"
+        ) from exc
     if not isinstance(payload, dict) or "epoch" not in payload:
-        raise FsbbtError(f"{path} is not an fsbbt training checkpoint; delete it to train "
-                         "this stage from the start")
+        raise FsbbtError(
+            f"{path} is not an fsbbt training checkpoint; delete it to train this stage from the start"
+        )
     return payload

@@ -14,8 +14,12 @@ from fsbbt.core.tensors import uint8_to_float
 
 
 @torch.no_grad()
-def predict_probabilities(model: nn.Module, images_uint8: np.ndarray, batch_size: int = 1024,
-                          mode: precision.ComputeMode | None = None) -> np.ndarray:
+def predict_probabilities(
+    model: nn.Module,
+    images_uint8: np.ndarray,
+    batch_size: int = 1024,
+    mode: precision.ComputeMode | None = None,
+) -> np.ndarray:
     """Softmax outputs for a uint8 N×C×H×W array, in eval mode, batch by batch.
 
     ``mode`` defaults to this process's precision (the softmax itself is float32);
@@ -28,7 +32,7 @@ def predict_probabilities(model: nn.Module, images_uint8: np.ndarray, batch_size
     mode = mode or precision.mode_for(device)
     outputs = []
     for start in range(0, len(images_uint8), batch_size):
-        batch = uint8_to_float(images_uint8[start:start + batch_size]).to(device)
+        batch = uint8_to_float(images_uint8[start : start + batch_size]).to(device)
         with precision.autocast(mode, device):
             logits = model(precision.prepare_images(batch, mode))
         outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
@@ -46,13 +50,15 @@ def score_predictions(predicted: np.ndarray, labels: np.ndarray, num_classes: in
     """Top-1 accuracy and macro-averaged F1 over all ``num_classes`` classes."""
     return Scores(
         accuracy=float(np.mean(predicted == labels)),
-        macro_f1=float(f1_score(labels, predicted, average="macro",
-                                labels=list(range(num_classes)), zero_division=0)),
+        macro_f1=float(
+            f1_score(labels, predicted, average="macro", labels=list(range(num_classes)), zero_division=0)
+        ),
     )
 
 
-def evaluate_classifier(model: nn.Module, images_uint8: np.ndarray, labels: np.ndarray,
-                        num_classes: int) -> Scores:
+def evaluate_classifier(
+    model: nn.Module, images_uint8: np.ndarray, labels: np.ndarray, num_classes: int
+) -> Scores:
     """Scores of ``model`` on a labelled split."""
     predicted = predict_probabilities(model, images_uint8).argmax(axis=1)
     return score_predictions(predicted, labels, num_classes)

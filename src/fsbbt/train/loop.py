@@ -69,17 +69,22 @@ def epoch_generators(seed: int, epoch: int) -> tuple[np.random.Generator, np.ran
     """
     rank = distributed.current().rank
     torch.manual_seed(int(np.random.SeedSequence([seed, epoch, 2, rank]).generate_state(1)[0]))
-    return (np.random.default_rng([seed, epoch, 0]),
-            np.random.default_rng([seed, epoch, 1, rank]))
+    return (np.random.default_rng([seed, epoch, 0]), np.random.default_rng([seed, epoch, 1, rank]))
 
 
-Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, precision.ComputeMode, torch.device],
-                     torch.Tensor]
+Objective = Callable[
+    [nn.Module, torch.Tensor, torch.Tensor, precision.ComputeMode, torch.device], torch.Tensor
+]
 """(trained model, batch images, batch targets, compute mode, device) → the batch's loss."""
 
 
-def soft_target_cross_entropy(model: nn.Module, images: torch.Tensor, targets: torch.Tensor,
-                              mode: precision.ComputeMode, device: torch.device) -> torch.Tensor:
+def soft_target_cross_entropy(
+    model: nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    mode: precision.ComputeMode,
+    device: torch.device,
+) -> torch.Tensor:
     """A classifier's objective: cross-entropy against soft targets, the loss in float32."""
     with precision.autocast(mode, device):
         logits = model(images)
@@ -105,13 +110,18 @@ class _TrainingState:
 
     def to_checkpoint(self) -> dict:
         history = self.history
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "lr_schedule": self.schedule.state_dict(),
-                "grad_scaler": self.scaler.state_dict(),
-                "history": {"epoch_loss": history.epoch_loss,
-                            "eval_epochs": history.eval_epochs,
-                            "eval_accuracy": history.eval_accuracy,
-                            "seconds": history.seconds}}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "lr_schedule": self.schedule.state_dict(),
+            "grad_scaler": self.scaler.state_dict(),
+            "history": {
+                "epoch_loss": history.epoch_loss,
+                "eval_epochs": history.eval_epochs,
+                "eval_accuracy": history.eval_accuracy,
+                "seconds": history.seconds,
+            },
+        }
 
     def load(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
@@ -123,8 +133,7 @@ class _TrainingState:
             setattr(self.history, name, values)
 
 
-def _resume(checkpoint: Path | None, fingerprint: str, epochs: int,
-            state: _TrainingState) -> int:
+def _resume(checkpoint: Path | None, fingerprint: str, epochs: int, state: _TrainingState) -> int:
     """Load the checkpoint into model/optimiser/history; the number of epochs it had done.
 
     A checkpoint of fewer epochs than ``epochs`` is continued (raising the epoch count
@@ -133,40 +142,47 @@ def _resume(checkpoint: Path | None, fingerprint: str, epochs: int,
     if checkpoint is None:
         return 0
     saved = distributed.broadcast_object(
-        load_checkpoint(checkpoint) if distributed.is_main_process() else None)
+        load_checkpoint(checkpoint) if distributed.is_main_process() else None
+    )
     if saved is None:
         return 0
     if saved.get("fingerprint") != fingerprint or saved["epoch"] > epochs:
-        progress.status(f"checkpoint {checkpoint} does not match this training (network, "
-                        "recipe or epochs); starting afresh")
+        progress.status(
+            f"checkpoint {checkpoint} does not match this training (network, "
+            "recipe or epochs); starting afresh"
+        )
         return 0
     state.load(saved)
     progress.status(f"resuming from {checkpoint} after epoch {saved['epoch']}")
     return int(saved["epoch"])
 
 
-def epoch_batches(all_images: torch.Tensor, all_targets: torch.Tensor, recipe: TrainRecipe,
-                  seed: int, epoch: int, mode: precision.ComputeMode
-                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def epoch_batches(
+    all_images: torch.Tensor,
+    all_targets: torch.Tensor,
+    recipe: TrainRecipe,
+    seed: int,
+    epoch: int,
+    mode: precision.ComputeMode,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """This rank's (images, targets) batches of ``epoch``: shuffled, mixed and transformed
     as ``recipe.augmentation`` says, every draw a function of (seed, epoch, rank)."""
     order_rng, augment_rng = epoch_generators(seed, epoch)
-    for index_array in distributed.rank_batches(order_rng.permutation(len(all_images)),
-                                                recipe.batch_size):
+    for index_array in distributed.rank_batches(order_rng.permutation(len(all_images)), recipe.batch_size):
         index = torch.from_numpy(index_array).to(all_images.device)
         batch_images, batch_targets = all_images[index], all_targets[index]
         if recipe.augmentation == "combination":
             batch_images, batch_targets = mix_with_random_batch(
-                batch_images, batch_targets, all_images, all_targets, augment_rng,
-                recipe.mix_alpha)
+                batch_images, batch_targets, all_images, all_targets, augment_rng, recipe.mix_alpha
+            )
         if recipe.augmentation in ("standard", "combination"):
             batch_images = precision.prepare_images(
-                random_affine(batch_images, augment_rng, recipe.geometry), mode)
+                random_affine(batch_images, augment_rng, recipe.geometry), mode
+            )
         yield batch_images, batch_targets
 
 
-def _measure_statistics_on_images(model: nn.Module, images_uint8: np.ndarray,
-                                  batch_size: int) -> None:
+def _measure_statistics_on_images(model: nn.Module, images_uint8: np.ndarray, batch_size: int) -> None:
     """Set ``model``'s batch-norm statistics to those of ``images_uint8`` as they are (no
     mixing, no transform), in this process's precision, this rank's share under torchrun."""
     device = next(model.parameters()).device
@@ -181,28 +197,54 @@ def _measure_statistics_on_images(model: nn.Module, images_uint8: np.ndarray,
     measure_statistics(model, batches(), lambda: precision.autocast(mode, device))
 
 
-def fit_classifier(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray,
-                   recipe: TrainRecipe, seed: int, description: str = "train",
-                   evaluate: Callable[[nn.Module], float] | None = None,
-                   eval_every: int = 0, checkpoint: Path | None = None,
-                   statistics_images: np.ndarray | None = None) -> TrainHistory:
+def fit_classifier(
+    model: nn.Module,
+    images_uint8: np.ndarray,
+    targets: np.ndarray,
+    recipe: TrainRecipe,
+    seed: int,
+    description: str = "train",
+    evaluate: Callable[[nn.Module], float] | None = None,
+    eval_every: int = 0,
+    checkpoint: Path | None = None,
+    statistics_images: np.ndarray | None = None,
+) -> TrainHistory:
     """Train a classifier in place on ``images_uint8`` against soft ``targets`` (rows sum
     to 1), then give its batch norms statistics measured for its final weights
     (:mod:`fsbbt.train.batch_norm`): on ``statistics_images`` as they are when given (a
     student's few real images, the kind it will classify), else on one more epoch of
     training-style batches. See :func:`fit_network` for the rest."""
-    return fit_network(model, images_uint8, targets, recipe, seed, soft_target_cross_entropy,
-                       description, evaluate, eval_every, checkpoint,
-                       batch_norm=True, statistics_images=statistics_images)
+    return fit_network(
+        model,
+        images_uint8,
+        targets,
+        recipe,
+        seed,
+        soft_target_cross_entropy,
+        description,
+        evaluate,
+        eval_every,
+        checkpoint,
+        batch_norm=True,
+        statistics_images=statistics_images,
+    )
 
 
-def fit_network(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray,
-                recipe: TrainRecipe, seed: int, objective: Objective,
-                description: str = "train",
-                evaluate: Callable[[nn.Module], float] | None = None,
-                eval_every: int = 0, checkpoint: Path | None = None, *,
-                batch_norm: bool = False,
-                statistics_images: np.ndarray | None = None) -> TrainHistory:
+def fit_network(
+    model: nn.Module,
+    images_uint8: np.ndarray,
+    targets: np.ndarray,
+    recipe: TrainRecipe,
+    seed: int,
+    objective: Objective,
+    description: str = "train",
+    evaluate: Callable[[nn.Module], float] | None = None,
+    eval_every: int = 0,
+    checkpoint: Path | None = None,
+    *,
+    batch_norm: bool = False,
+    statistics_images: np.ndarray | None = None,
+) -> TrainHistory:
     """Train ``model`` in place on ``images_uint8`` and ``targets`` to minimise ``objective``.
 
     Adam at ``recipe.lr``, scheduled per epoch by ``recipe.lr_schedule``, in this
@@ -223,8 +265,13 @@ def fit_network(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray,
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     n = len(all_images)
     history = TrainHistory()
-    state = _TrainingState(model, optimizer, make_schedule(recipe.lr_schedule, recipe.lr),
-                           precision.grad_scaler(mode, device), history)
+    state = _TrainingState(
+        model,
+        optimizer,
+        make_schedule(recipe.lr_schedule, recipe.lr),
+        precision.grad_scaler(mode, device),
+        history,
+    )
     fingerprint = _fingerprint(model, n, recipe, seed)
     epochs_done = _resume(checkpoint, fingerprint, recipe.epochs, state)
     steps_per_epoch = len(distributed.rank_batches(np.arange(n), recipe.batch_size))
@@ -238,8 +285,9 @@ def fit_network(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray,
             for group in optimizer.param_groups:
                 group["lr"] = state.schedule.lr_at(epoch)
             loss_sum, seen = 0.0, 0
-            for batch_images, batch_targets in epoch_batches(all_images, all_targets, recipe,
-                                                             seed, epoch, mode):
+            for batch_images, batch_targets in epoch_batches(
+                all_images, all_targets, recipe, seed, epoch, mode
+            ):
                 if running_averages is not None:
                     running_averages.before_step()
                 loss = objective(trained_model, batch_images, batch_targets, mode, device)
@@ -250,25 +298,35 @@ def fit_network(model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray,
                 loss_sum += loss.item() * len(batch_images)
                 seen += len(batch_images)
                 train_bar.advance(1)
-            history.epoch_loss.append(distributed.sum_over_ranks(loss_sum)
-                                      / distributed.sum_over_ranks(seen))
+            history.epoch_loss.append(distributed.sum_over_ranks(loss_sum) / distributed.sum_over_ranks(seen))
             state.schedule.observe(history.epoch_loss[-1])
-            if (evaluate is not None and eval_every and distributed.is_main_process()
-                    and epoch % eval_every == 0 and epoch < recipe.epochs):
+            if (
+                evaluate is not None
+                and eval_every
+                and distributed.is_main_process()
+                and epoch % eval_every == 0
+                and epoch < recipe.epochs
+            ):
                 history.eval_epochs.append(epoch)
                 history.eval_accuracy.append(evaluate(model))
                 trained_model.train()
             history.seconds = seconds_before + time.perf_counter() - started
             if checkpoint is not None and distributed.is_main_process():
-                save_checkpoint(checkpoint, {"fingerprint": fingerprint, "epoch": epoch,
-                                             **state.to_checkpoint()})
+                save_checkpoint(
+                    checkpoint, {"fingerprint": fingerprint, "epoch": epoch, **state.to_checkpoint()}
+                )
             train_bar.advance(0, epoch=epoch, loss=history.epoch_loss[-1])
     # The last epoch's weights with batch-norm statistics measured for them (see
     # train/batch_norm.py), then its curve point.
     if batch_norm and statistics_images is None:
-        measure_statistics(model, (images for images, _ in epoch_batches(
-            all_images, all_targets, recipe, seed, recipe.epochs + 1, mode)),
-            lambda: precision.autocast(mode, device))
+        measure_statistics(
+            model,
+            (
+                images
+                for images, _ in epoch_batches(all_images, all_targets, recipe, seed, recipe.epochs + 1, mode)
+            ),
+            lambda: precision.autocast(mode, device),
+        )
     elif batch_norm:
         _measure_statistics_on_images(model, statistics_images, recipe.batch_size)
     if evaluate is not None and eval_every and distributed.is_main_process():

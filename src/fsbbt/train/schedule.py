@@ -44,8 +44,14 @@ class Cifar100Schedule:
 
     MILESTONES = ((180, 0.0005), (160, 0.001), (120, 0.01), (80, 0.1))
 
-    def __init__(self, base_lr: float, patience: int = 5, factor: float = math.sqrt(0.1),
-                 floor: float = 5e-7, min_delta: float = 1e-4) -> None:
+    def __init__(
+        self,
+        base_lr: float,
+        patience: int = 5,
+        factor: float = math.sqrt(0.1),
+        floor: float = 5e-7,
+        min_delta: float = 1e-4,
+    ) -> None:
         self.base_lr = base_lr
         self.patience = patience
         self.factor = factor
@@ -77,8 +83,11 @@ class Cifar100Schedule:
             self.epochs_without_improvement = 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best_loss": self.best_loss, "plateau_scale": self.plateau_scale,
-                "epochs_without_improvement": self.epochs_without_improvement}
+        return {
+            "best_loss": self.best_loss,
+            "plateau_scale": self.plateau_scale,
+            "epochs_without_improvement": self.epochs_without_improvement,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best_loss = float(state["best_loss"])
