@@ -45,7 +45,7 @@ def _env(log: Path) -> dict[str, str]:
         **os.environ,
         "FSBBT_QUIET": "1",
         "OMP_NUM_THREADS": "1",
-        "FSBBT_TEST_TEACHER_SLEEP_S": "0.1",
+        "FSBBT_TEST_TEACHER_SLEEP_S": "0.3",  # a wide window to kill in, even on a busy machine
         "FSBBT_TEST_TEACHER_LOG": str(log),
     }
 

@@ -187,7 +187,7 @@ def _queries_line(queries: dict) -> str:
 
 @app.command()
 def demo(out: OutOption = Path("runs/demo"), device: DeviceOption = None, quiet: QuietOption = False) -> None:
-    """Teacher, Student-Alone, Standard-KD and FS-BBT on scikit-learn's digits (~1 minute)."""
+    """Teacher, Student-Alone, Standard-KD and FS-BBT on scikit-learn's digits (1-2 minutes)."""
     progress.set_quiet(quiet or progress.is_quiet())
     _run_and_report("digits", out, [], device)
 

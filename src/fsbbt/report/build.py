@@ -72,7 +72,7 @@ def method_rows(results: dict[str, Any]) -> list[list[str]]:
             [
                 key,
                 ours,
-                str(len(summary["accuracy"])),
+                str(len(summary["seconds"])),
                 _paper(paper),
                 _delta(summary["accuracy_mean"], paper),
                 _percent(summary["macro_f1_mean"]),
