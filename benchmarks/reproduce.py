@@ -26,13 +26,18 @@ from fsbbt.report.paper import paper_accuracy
 HERE = Path(__file__).resolve().parent
 
 
+def _percent(value: float | None) -> float | None:
+    """A fraction as %, None kept (an external teacher or a run without a test set)."""
+    return None if value is None else 100 * value
+
+
 def comparison_rows(results: dict) -> list[dict]:
     """One row per method (and the teacher): ours (mean ± std over seeds) beside the paper."""
     dataset = results["dataset"]
     rows = [
         {
             "method": f"teacher/{results['teacher']['arch']}",
-            "ours_mean": 100 * results["teacher"]["test_accuracy"],
+            "ours_mean": _percent(results["teacher"]["test_accuracy"]),
             "ours_std": 0.0,
             "paper": paper_accuracy(dataset, "teacher"),
             "seconds_per_seed": None,
@@ -44,11 +49,11 @@ def comparison_rows(results: dict) -> list[dict]:
         rows.append(
             {
                 "method": key,
-                "ours_mean": 100 * summary["accuracy_mean"],
-                "ours_std": 100 * summary["accuracy_std"],
+                "ours_mean": _percent(summary["accuracy_mean"]),
+                "ours_std": _percent(summary["accuracy_std"]),
                 "ours_per_seed": [round(100 * a, 2) for a in summary["accuracy"]],
                 "paper": paper_accuracy(dataset, key),
-                "macro_f1_mean": 100 * summary["macro_f1_mean"],
+                "macro_f1_mean": _percent(summary["macro_f1_mean"]),
                 "teacher_queries": summary["teacher_queries"],
                 "seconds_per_seed": sum(summary["seconds"]) / len(summary["seconds"]),
             }
@@ -64,10 +69,11 @@ def print_comparison(results: dict, rows: list[dict]) -> None:
     for header in ("method", "ours", "paper", "Δ", "macro-F1", "queries", "s/seed"):
         table.add_column(header, justify="left" if header == "method" else "right", no_wrap=True)
     for row in rows:
-        delta = "" if row["paper"] is None else f"{row['ours_mean'] - row['paper']:+.2f}"
+        scored = row["ours_mean"] is not None
+        delta = "" if row["paper"] is None or not scored else f"{row['ours_mean'] - row['paper']:+.2f}"
         table.add_row(
             row["method"],
-            f"{row['ours_mean']:.2f} ± {row['ours_std']:.2f}",
+            f"{row['ours_mean']:.2f} ± {row['ours_std']:.2f}" if scored else "—",
             "—" if row["paper"] is None else f"{row['paper']:.2f}",
             delta,
             "" if row["macro_f1_mean"] is None else f"{row['macro_f1_mean']:.2f}",

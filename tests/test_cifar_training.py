@@ -202,9 +202,9 @@ def test_resume_with_schedule_equals_uninterrupted(tmp_path: Path, name: str) ->
     # the checkpoint belongs to this precision: the same training in another one starts afresh
     two_epochs = TrainRecipe(**{**recipe.__dict__, "epochs": 2})
     network = build_classifier("alexnet-half", (3, 32, 32), 10)
-    assert loop._fingerprint(network, len(images), two_epochs, 1) == saved["fingerprint"]
+    assert loop._fingerprint(network, images, targets, two_epochs, 1) == saved["fingerprint"]
     precision.configure("bf16" if name == "fp32" else "fp32")
-    assert loop._fingerprint(network, len(images), two_epochs, 1) != saved["fingerprint"]
+    assert loop._fingerprint(network, images, targets, two_epochs, 1) != saved["fingerprint"]
     precision.configure(name)
     resumed = train(3, checkpoint)
     for key, tensor in reference.state_dict().items():

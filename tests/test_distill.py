@@ -94,11 +94,15 @@ def test_distill_is_a_run_that_predict_export_and_a_rerun_reuse(
 def test_without_test_images_nothing_is_scored_but_the_student_is_saved(
     folders: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
-    images_dir, _, spec = folders
+    images_dir, test_dir, spec = folders
     results = fsbbt.distill(str(spec), images_dir, tmp_path, overrides=FAST)
     summary = results["methods"]["fsbbt/lenet5-half"]
     assert summary["accuracy_mean"] is None and summary["teacher_queries"] == 30 + 24 * 30
     assert (tmp_path / "students" / "fsbbt__lenet5-half__seed1.pt").is_file()
+    # a test folder given later scores the student: the stage is not reused unscored
+    scored = fsbbt.distill(str(spec), images_dir, tmp_path, test_images=test_dir, overrides=FAST)
+    assert scored["methods"]["fsbbt/lenet5-half"]["accuracy_mean"] is not None
+    assert scored["queries"]["sent"] == 0
     with pytest.raises(FsbbtError, match="trains on true labels"):
         fsbbt.distill(
             str(spec), images_dir, tmp_path / "sa", overrides=[*FAST, "methods=[student-alone/lenet5-half]"]

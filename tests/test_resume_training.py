@@ -140,7 +140,28 @@ def test_checkpoint_of_another_recipe_is_not_resumed(tmp_path: Path) -> None:
     )
     assert len(history.epoch_loss) == 2 and history.images_per_second > 0
     second_recipe = TrainRecipe(epochs=2, batch_size=8, lr=0.1)
-    assert load_checkpoint(checkpoint)["fingerprint"] == loop._fingerprint(net, 8, second_recipe, 1)
+    assert load_checkpoint(checkpoint)["fingerprint"] == loop._fingerprint(
+        net, images, targets, second_recipe, 1
+    )
+
+
+def test_raising_the_epoch_count_continues_an_interrupted_training(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 1, 4, 4), dtype=np.uint8)
+    targets = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 16)]
+    checkpoint = tmp_path / "stage.ckpt"
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    first = fit_classifier(
+        net, images, targets, TrainRecipe(epochs=2, batch_size=4), seed=1, checkpoint=checkpoint
+    )
+    longer = fit_classifier(
+        net, images, targets, TrainRecipe(epochs=3, batch_size=4), seed=1, checkpoint=checkpoint
+    )
+    assert longer.epoch_loss[:2] == first.epoch_loss and len(longer.epoch_loss) == 3
+    other_data = fit_classifier(
+        net, 255 - images, targets, TrainRecipe(epochs=3, batch_size=4), seed=1, checkpoint=checkpoint
+    )
+    assert other_data.epoch_loss[:2] != first.epoch_loss  # other images: started afresh
 
 
 def test_unreadable_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:

@@ -76,3 +76,9 @@ def test_each_distinct_synthetic_set_takes_a_part_of_the_budget() -> None:
     assert config_fingerprint(config, METHODS["fsbbt"], budget_parts=2) != config_fingerprint(
         config, METHODS["fsbbt"], budget_parts=1
     )
+
+
+def test_how_answers_travel_from_a_remote_teacher_keeps_every_stage() -> None:
+    remote = "teacher={kind: http, url: 'http://127.0.0.1:9'}"
+    assert _fingerprints(remote, "teacher.timeout_s=120", "teacher.concurrency=1") == _fingerprints(remote)
+    assert _fingerprints("teacher={kind: http, url: 'http://elsewhere:9'}") != _fingerprints(remote)

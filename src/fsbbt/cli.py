@@ -143,6 +143,7 @@ def distill(
     query_budget: BudgetOption = None,
     set_: SetOption = None,
     precision: PrecisionOption = None,
+    device: DeviceOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """FS-BBT on your own images: query TEACHER, synthesise, train and save a student.
@@ -150,24 +151,29 @@ def distill(
     One seed of the same pipeline as `fsbbt run`, into the same kind of run directory;
     re-running it with the same --out trains nothing and pays for no answer twice.
     """
+    from fsbbt.core import distributed
     from fsbbt.experiment.distill import distill as run_distill
     from fsbbt.report.table import print_results
 
     progress.set_quiet(quiet or progress.is_quiet())
-    results = run_distill(
-        teacher,
-        images,
-        out,
-        student,
-        test_images,
-        seed,
-        query_budget,
-        _overrides(None, None, set_, precision),
-    )
-    print_results(results)
-    typer.echo(
-        f"student: {out / 'students'}; results: {out / 'results.json'}; {_queries_line(results['queries'])}"
-    )
+    distributed.init_distributed(device)
+    try:
+        results = run_distill(
+            teacher,
+            images,
+            out,
+            student,
+            test_images,
+            seed,
+            query_budget,
+            _overrides(None, None, set_, precision),
+        )
+        if distributed.is_main_process():
+            print_results(results)
+            typer.echo(f"student: {out / 'students'}; results: {out / 'results.json'}")
+            typer.echo(_queries_line(results["queries"]))
+    finally:
+        distributed.shutdown_distributed()
 
 
 def _queries_line(queries: dict) -> str:

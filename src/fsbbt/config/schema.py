@@ -66,6 +66,16 @@ TEACHER_KIND_KEYS: dict[str, set[str]] = {
     }
     | _SHAPE_KEYS,
 }
+# How answers travel from a remote teacher, not what they are: they never change a result.
+TEACHER_TRANSPORT_KEYS = {
+    "headers",
+    "token_env",
+    "request_batch_size",
+    "concurrency",
+    "timeout_s",
+    "retries",
+    "max_backoff_s",
+}
 _REQUIRED_KEY = {"local": "path", "torchscript": "path", "onnx": "path", "python": "function", "http": "url"}
 
 

@@ -60,12 +60,12 @@ def distill(
     """Distil ``teacher`` (a URL, KIND:VALUE, teacher YAML, .onnx or saved teacher
     directory) into a ``student`` on the ``images`` folder; the run directory ``out``
     holds the student (``students/``), results.json and the figures. Returns the results."""
-    from fsbbt.data.folder import list_images
+    from fsbbt.data.folder import IMAGE_SUFFIXES, list_images
 
     images_dir = Path(images)
     image_count = len(list_images(images_dir))
     if image_count == 0:
-        raise FsbbtError(f"no PNG, JPEG or BMP images in {images_dir}; give a folder of images")
+        raise FsbbtError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images_dir}; give a folder of images")
     assignments = list(overrides or [])
     if query_budget is not None:
         assignments.append(f"query_budget={query_budget}")

@@ -45,15 +45,12 @@ def _teacher_summary(teacher: object, config: RunConfig) -> dict[str, Any]:
     return {"arch": config.teacher.resolved_kind, "test_accuracy": None}
 
 
-def _summed_usage(
-    usages: list[dict[str, int | None]], oracle: QueryOracle, budget: int | None
-) -> dict[str, int | None]:
+def _summed_usage(usages: list[dict[str, int | None]], oracle: QueryOracle) -> dict[str, int | None]:
     """The query account of seeds run in worker processes: their own counts added up, the
     lifetime counts read from the shared ledger."""
     total = oracle.usage()
     for name in ("sent", "from_ledger", "retries", "timeouts"):
         total[name] = sum(usage.get(name) or 0 for usage in usages)
-    total["budget"] = budget
     return total
 
 
@@ -69,7 +66,9 @@ def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str,
             "torchrun; use one or the other"
         )
     precision.configure(config.precision)
-    plan_methods(config)  # an unknown method or student is refused before any data is read
+    # refused before any data is read: an unknown method or student; planned again below,
+    # once the user's images are counted (their N is part of every stage's fingerprint)
+    plan_methods(config)
     dataset, teacher = data_and_teacher(config, out_dir)
     if dataset.name == USER_IMAGES:
         config = config.model_copy(update={"n_fewshot": len(dataset.train_images)})
@@ -89,7 +88,7 @@ def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str,
         from fsbbt.experiment.parallel import run_seeds_in_processes
 
         per_seed, usages = run_seeds_in_processes(config, out_dir, jobs)
-        usage = _summed_usage(usages, oracle, config.query_budget)
+        usage = _summed_usage(usages, oracle)
     else:
         per_seed = [run_seed(plans, dataset, oracle, seed, out_dir) for seed in config.seeds]
         usage = oracle.usage()

@@ -137,8 +137,15 @@ def run_seed(
     if not plans:
         return {}, None
     fewshot = fewshot_of(dataset, plans[0].config, seed)
-    # a stage is reused only for the same few images (the user's folder may have changed)
-    few_identity = identity("few images", images=fewshot.images_uint8, precision_matters=False)
+    # a stage is reused only for the same few images and the same test set it was scored on
+    # (the user's folders may have changed, or a test folder been added)
+    data_identity = identity(
+        "seed data",
+        precision_matters=False,
+        few=fewshot.images_uint8,
+        test_images=dataset.test_images,
+        test_labels=dataset.test_labels,
+    )
     test_accuracy = test_accuracy_on(dataset)
     cache = SeedCache()
     results: dict[str, StageResult] = {}
@@ -146,7 +153,9 @@ def run_seed(
     for plan in plans:
         spec = plan.spec
         stage = Stage(out_dir, seed, spec.file_stem, spec.arch)
-        fingerprint = identity("seed stage", precision_matters=False, plan=plan.fingerprint, few=few_identity)
+        fingerprint = identity(
+            "seed stage", precision_matters=False, plan=plan.fingerprint, data=data_identity
+        )
         # rank 0 decides, so all ranks skip or train together even without a shared disk
         finished = distributed.broadcast_object(
             stage.load_finished(fingerprint) if distributed.is_main_process() else None

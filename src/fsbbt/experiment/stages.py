@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fsbbt.config.schema import RunConfig
+from fsbbt.config.schema import TEACHER_TRANSPORT_KEYS, RunConfig
 from fsbbt.core.identity import identity
-from fsbbt.methods.declaration import Method
+from fsbbt.methods.declaration import RUN_SECTIONS, Method
 from fsbbt.methods.registry import owned_sections
 from fsbbt.report.results import StageResult, write_json_atomically
 
@@ -47,12 +47,16 @@ def config_fingerprint(config: RunConfig, method: Method, budget_parts: int = 1)
     (``budget_parts``); the precision counts as resolved on this machine (identity()).
     """
     settings = config.model_dump(mode="json", exclude_defaults=True)
-    sections = {"teacher", "student", *owned_sections()}
+    sections = {*RUN_SECTIONS, *owned_sections()}
     relevant = {
         key: value
         for key, value in settings.items()
         if key not in _NOT_IN_FINGERPRINT and (key not in sections or key in method.reads)
     }
+    if "teacher" in relevant:
+        relevant["teacher"] = {
+            key: value for key, value in relevant["teacher"].items() if key not in TEACHER_TRANSPORT_KEYS
+        }
     relevant["dataset"] = config.dataset
     relevant["n_fewshot"] = config.n_fewshot
     if method.budget is not None and config.query_budget is not None:

@@ -35,6 +35,10 @@ class SynthesisConfig(Strict):
     cvae: bool = True
 
 
+SOURCE_KINDS = (MixupSource.kind, CvaeSource.kind)
+"""The synthesis sources, in the order they fill the budget; each reports its time."""
+
+
 def synthesis_sources(context: MethodContext) -> list[SyntheticSource]:
     """The sources of the synthetic set, in the order they fill the budget."""
     settings = context.config.synthesis
@@ -79,5 +83,5 @@ FSBBT = Method(
     reads=("student", "teacher", "synthesis", "cvae"),
     sections={"synthesis": SynthesisConfig, "cvae": CvaeConfig},
     budget=BudgetShare(sections=("synthesis", "cvae"), per_student=False, size_key="synthesis.budget"),
-    timings=("synthesis", "mixup", "cvae"),
+    timings=("synthesis", *SOURCE_KINDS),
 )

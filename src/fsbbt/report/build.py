@@ -88,7 +88,7 @@ def _transport_note(results: dict[str, Any]) -> str:
     retries, timeouts = results.get("retries_in_all", 0), results.get("timeouts_in_all", 0)
     if not retries and not timeouts:
         return ""
-    return f"; the teacher needed {retries:,} retries after {timeouts:,} timeouts and errors"
+    return f"; the teacher's requests were retried {retries:,} times ({timeouts:,} after timeouts)"
 
 
 def _paper(value: float | None) -> str:

@@ -18,7 +18,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fsbbt.config.method_entry import parse_method_entry  # noqa: E402
-from fsbbt.methods.registry import METHODS  # noqa: E402
 
 ROW_TITLES = {"real": "real (few-shot)", "mixup": "MixUp", "cvae": "CVAE"}
 
@@ -94,6 +93,10 @@ def _budget_keys() -> set[str]:
     """The keys that set a method's query count (its declaration's ``budget.size_key``): a
     variant that only moves one is a point on its method's curve; other variants
     (sampling, τ, ...) are ablations and stay in the table."""
+    # imported here: the registry loads torch and every method, which a report of other
+    # figures (``fsbbt report`` reads results.json only) does not need
+    from fsbbt.methods.registry import METHODS
+
     return {m.budget.size_key for m in METHODS.values() if m.budget is not None}
 
 

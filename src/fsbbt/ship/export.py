@@ -4,7 +4,8 @@ The exported graph takes float32 N×C×H×W images in [0, 1] and returns probabi
 (softmax included), and carries the student's description (input shape, class names)
 inside the file, so ``fsbbt predict`` needs nothing else. After writing, the file is
 loaded back the way ``predict`` loads it and run on test images of the student's
-dataset; the export fails if any probability differs from PyTorch's by more than
+dataset, or on its own images for a student distilled from the user's folder; the
+export fails if any probability differs from PyTorch's by more than
 :data:`PARITY_BOUND`.
 """
 
@@ -113,8 +114,8 @@ def export_student(
 ) -> ExportReport:
     """Write the student of ``source`` (file or run directory) as ``export_format`` to ``out``.
 
-    The parity check runs the written file on the first test images of the student's
-    dataset (``data_dir`` as for ``fsbbt run``); a larger difference than
+    The parity check runs the written file on real images (:func:`_parity_images`;
+    ``data_dir`` says where they are); a larger difference than
     :data:`PARITY_BOUND` removes the file and raises.
     """
     if export_format not in ("onnx", "torchscript"):

@@ -18,7 +18,8 @@ from fsbbt.models.saved import load_network, read_description, save_network
 
 @dataclass(frozen=True)
 class StudentInfo:
-    """What a student file holds; ``test_accuracy`` is the run's measurement, for choosing."""
+    """What a student file holds; ``test_accuracy`` is the run's measurement, for the
+    user's information (never used to choose a student: that would select on the test set)."""
 
     arch: str
     input_shape: tuple[int, int, int]

@@ -100,6 +100,8 @@ class QueryOracle:
         self.budget = budget
         self.queries_sent = 0
         self.answers_from_ledger = 0
+        # a remote teacher's retries and timeouts before this oracle (its GET /v1/info)
+        self._transport_before = transport_counts(teacher)
 
     @classmethod
     def keeping_answers_in(
@@ -187,7 +189,8 @@ class QueryOracle:
         """The query account for results.json: what this process sent (and the retries and
         timeouts that cost), and what the ledger has paid for in all, every earlier
         invocation in the same run directory included."""
-        this_process = transport_counts(self._teacher)
+        now = transport_counts(self._teacher)
+        this_process = {name: now[name] - self._transport_before[name] for name in now}
         in_all = self.ledger.counts()
         return {
             "sent": self.queries_sent,

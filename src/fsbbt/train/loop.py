@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -91,11 +91,22 @@ def soft_target_cross_entropy(
     return F.cross_entropy(logits.float(), targets)
 
 
-def _fingerprint(model: nn.Module, n: int, recipe: TrainRecipe, seed: int) -> str:
-    """What a checkpoint must match to be resumed (another network, recipe or precision
-    starts afresh: continuing in another precision would not give the same weights)."""
+def _fingerprint(
+    model: nn.Module, images_uint8: np.ndarray, targets: np.ndarray, recipe: TrainRecipe, seed: int
+) -> str:
+    """What a checkpoint must match to be resumed: the same network, training data, recipe
+    and precision (continuing in another precision would not give the same weights). The
+    epoch count is left out: raising it continues an interrupted training."""
     shapes = {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
-    return identity("training checkpoint", images=n, seed=seed, recipe=recipe, network=shapes)
+    settings = {key: value for key, value in asdict(recipe).items() if key != "epochs"}
+    return identity(
+        "training checkpoint",
+        images=np.asarray(images_uint8),
+        targets=np.asarray(targets, np.float32),
+        seed=seed,
+        recipe=settings,
+        network=shapes,
+    )
 
 
 @dataclass
@@ -272,7 +283,7 @@ def fit_network(
         precision.grad_scaler(mode, device),
         history,
     )
-    fingerprint = _fingerprint(model, n, recipe, seed)
+    fingerprint = _fingerprint(model, images_uint8, targets, recipe, seed)
     epochs_done = _resume(checkpoint, fingerprint, recipe.epochs, state)
     steps_per_epoch = len(distributed.rank_batches(np.arange(n), recipe.batch_size))
     started = time.perf_counter()
