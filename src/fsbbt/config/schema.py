@@ -48,24 +48,6 @@ _TRAIN_KEYS = {
     "lr_schedule",
 }
 _SHAPE_KEYS = {"output", "input_shape", "class_names"}
-TEACHER_KIND_KEYS: dict[str, set[str]] = {
-    "train": set(),
-    "local": {"path"},
-    "torchscript": {"path"} | _SHAPE_KEYS,
-    "onnx": {"path"} | _SHAPE_KEYS,
-    "python": {"function"} | _SHAPE_KEYS,
-    "http": {
-        "url",
-        "headers",
-        "token_env",
-        "request_batch_size",
-        "concurrency",
-        "timeout_s",
-        "retries",
-        "max_backoff_s",
-    }
-    | _SHAPE_KEYS,
-}
 # How answers travel from a remote teacher, not what they are: they never change a result.
 TEACHER_TRANSPORT_KEYS = {
     "headers",
@@ -75,6 +57,14 @@ TEACHER_TRANSPORT_KEYS = {
     "timeout_s",
     "retries",
     "max_backoff_s",
+}
+TEACHER_KIND_KEYS: dict[str, set[str]] = {
+    "train": set(),
+    "local": {"path"},
+    "torchscript": {"path"} | _SHAPE_KEYS,
+    "onnx": {"path"} | _SHAPE_KEYS,
+    "python": {"function"} | _SHAPE_KEYS,
+    "http": {"url"} | TEACHER_TRANSPORT_KEYS | _SHAPE_KEYS,
 }
 _REQUIRED_KEY = {"local": "path", "torchscript": "path", "onnx": "path", "python": "function", "http": "url"}
 
