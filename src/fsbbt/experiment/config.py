@@ -15,12 +15,13 @@ from fsbbt.config.schema import RunConfig, TeacherConfig
 from fsbbt.methods.registry import owned_sections
 
 __all__ = [
-    "PRESET_DIR",
     "ExperimentConfig",
+    "PRESET_DIR",
     "TeacherConfig",
     "config_from_tree",
     "config_with_overrides",
     "load_config",
+    "user_set_tree",
 ]
 
 
@@ -50,10 +51,15 @@ def load_config(name_or_path: str | Path, overrides: list[str] | None = None) ->
     return config_from_tree(read_yaml_mapping(path), overrides, str(path))
 
 
+def user_set_tree(config: RunConfig) -> dict[str, Any]:
+    """The keys the user set, as a tree to validate again (a variant, a worker process): a
+    full dump would "set" every teacher key, which the teacher section refuses for kinds
+    they do not apply to."""
+    return config.model_dump(mode="json", exclude_unset=True)
+
+
 def config_with_overrides(config: RunConfig, overrides: tuple[str, ...], source: str) -> RunConfig:
     """``config`` with ``key=value`` assignments applied (a method variant's config)."""
     if not overrides:
         return config
-    # only the keys the user set: a full dump would "set" every teacher key, which the
-    # teacher section refuses for kinds they do not apply to
-    return config_from_tree(config.model_dump(mode="json", exclude_unset=True), list(overrides), source)
+    return config_from_tree(user_set_tree(config), list(overrides), source)

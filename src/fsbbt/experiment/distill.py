@@ -15,6 +15,7 @@ from typing import Any
 
 from fsbbt.config.schema import USER_IMAGES, RunConfig
 from fsbbt.core.errors import FsbbtError
+from fsbbt.data.folder import IMAGE_SUFFIXES, list_images
 from fsbbt.experiment.config import config_from_tree
 from fsbbt.experiment.runner import run_experiment
 from fsbbt.teacher.factory import spec_to_tree
@@ -60,8 +61,6 @@ def distill(
     """Distil ``teacher`` (a URL, KIND:VALUE, teacher YAML, .onnx or saved teacher
     directory) into a ``student`` on the ``images`` folder; the run directory ``out``
     holds the student (``students/``), results.json and the figures. Returns the results."""
-    from fsbbt.data.folder import IMAGE_SUFFIXES, list_images
-
     images_dir = Path(images)
     image_count = len(list_images(images_dir))
     if image_count == 0:

@@ -27,5 +27,4 @@ def data_and_teacher(config: RunConfig, out_dir: Path) -> tuple[ImageDataset, Bl
         )
         return dataset, teacher
     dataset = load_dataset(config.dataset, config.data_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     return dataset, build_teacher(config.teacher, dataset, out_dir)

@@ -22,7 +22,7 @@ import torch
 
 from fsbbt.config.schema import RunConfig
 from fsbbt.core import precision, progress
-from fsbbt.experiment.config import ExperimentConfig
+from fsbbt.experiment.config import ExperimentConfig, user_set_tree
 from fsbbt.experiment.inputs import data_and_teacher
 from fsbbt.experiment.seed_run import Samples, plan_methods, run_seed
 from fsbbt.report.results import StageResult
@@ -63,8 +63,7 @@ def run_seeds_in_processes(
     """Every seed of ``config`` across ``jobs`` processes; outcomes in seed order."""
     threads = max(1, available_cores() // jobs)
     progress.status(f"running {len(config.seeds)} seeds in {jobs} processes, {threads} torch thread(s) each")
-    # only the keys the user set: a full dump would set teacher keys its kind refuses
-    tree = config.model_dump(mode="json", exclude_unset=True)
+    tree = user_set_tree(config)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [
             pool.submit(_seed_worker, tree, str(out_dir), seed, threads, progress.is_quiet())

@@ -66,13 +66,12 @@ def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str,
             "torchrun; use one or the other"
         )
     precision.configure(config.precision)
-    # refused before any data is read: an unknown method or student; planned again below,
-    # once the user's images are counted (their N is part of every stage's fingerprint)
-    plan_methods(config)
+    plans = plan_methods(config)  # an unknown method or student is refused before any data is read
     dataset, teacher = data_and_teacher(config, out_dir)
-    if dataset.name == USER_IMAGES:
+    if dataset.name == USER_IMAGES and config.n_fewshot != len(dataset.train_images):
+        # N of the user's images is what the folder holds, and part of every stage's fingerprint
         config = config.model_copy(update={"n_fewshot": len(dataset.train_images)})
-    plans = plan_methods(config)
+        plans = plan_methods(config)
     out_dir.mkdir(parents=True, exist_ok=True)
     if distributed.is_main_process():
         oracle = QueryOracle.keeping_answers_in(

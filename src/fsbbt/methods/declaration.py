@@ -10,7 +10,6 @@ declarations. A new method is one file ending in a :class:`Method` and one line 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -117,5 +116,5 @@ def budget_share_key(method: Method, config: RunConfig, arch: str) -> str | None
         "queried images",
         method=method.name,
         precision_matters=False,
-        settings=json.dumps(parts, sort_keys=True),
+        settings=parts,
     )

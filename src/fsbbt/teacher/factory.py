@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from fsbbt.config.loading import validate_tree
-from fsbbt.config.schema import TeacherConfig
+from fsbbt.config.schema import TEACHER_TRANSPORT_KEYS, TeacherConfig
 from fsbbt.core.errors import FsbbtError
 from fsbbt.data import ImageDataset
 from fsbbt.teacher.blackbox import BlackBoxTeacher
@@ -84,16 +84,7 @@ def build_teacher(
         from fsbbt.teacher.http_client import HttpSettings, HttpTeacher
 
         teacher = HttpTeacher(
-            HttpSettings(
-                url=str(settings.url),
-                headers=dict(settings.headers),
-                token_env=settings.token_env,
-                request_batch_size=settings.request_batch_size,
-                concurrency=settings.concurrency,
-                timeout_s=settings.timeout_s,
-                retries=settings.retries,
-                max_backoff_s=settings.max_backoff_s,
-            ),
+            HttpSettings(**settings.model_dump(include={"url", *TEACHER_TRANSPORT_KEYS})),
             settings.input_shape,
             settings.class_names,
         )

@@ -283,7 +283,8 @@ def fit_network(
         precision.grad_scaler(mode, device),
         history,
     )
-    fingerprint = _fingerprint(model, images_uint8, targets, recipe, seed)
+    # it hashes the training data: only worth it where a checkpoint is written or read
+    fingerprint = _fingerprint(model, images_uint8, targets, recipe, seed) if checkpoint else ""
     epochs_done = _resume(checkpoint, fingerprint, recipe.epochs, state)
     steps_per_epoch = len(distributed.rank_batches(np.arange(n), recipe.batch_size))
     started = time.perf_counter()
