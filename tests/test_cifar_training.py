@@ -141,14 +141,16 @@ def test_geometry_follows_the_images_unless_named() -> None:
 
 def test_precision_resolution_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert precision.resolve("fp32", cpu) == precision.FP32
+    # float32 on the CPU is channels-last (oneDNN's faster layout), elsewhere as it comes
+    assert precision.resolve("fp32", cpu) == precision.FP32_CHANNELS_LAST
+    assert precision.resolve("fp32", cuda) == precision.FP32
     amp = precision.resolve("auto", cuda)
     assert amp.autocast_dtype == torch.float16 and amp.grad_scaling and amp.channels_last
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: True)
     fast = precision.resolve("auto", cpu)
     assert fast.autocast_dtype == torch.bfloat16 and fast.channels_last and not fast.grad_scaling
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
-    assert precision.resolve("auto", cpu) == precision.FP32
+    assert precision.resolve("auto", cpu) == precision.FP32_CHANNELS_LAST
     assert precision.resolve("bf16", cpu).autocast_dtype == torch.bfloat16  # asked for explicitly
     assert precision.resolve("fp16", cpu).grad_scaling
 

@@ -53,8 +53,10 @@ def test_killed_run_resumes_from_its_checkpoint(
     out = tmp_path / "killed"
     checkpoint = out / "checkpoints" / "seed1__standard-kd__lenet5.ckpt"
     first_stage = out / "stages" / "seed1__student-alone__lenet5-half.json"
+    # on one CPU the stages train one after another, so the kill falls in the second; the
+    # resumed and the reference runs train side by side in workers (same weights either way)
     process = subprocess.Popen(
-        fsbbt_command([*RUN, "--out", out, "-q"]),
+        ["taskset", "--cpu-list", "0", *fsbbt_command([*RUN, "--out", out, "-q"])],
         env=cli_environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -81,7 +83,31 @@ def test_killed_run_resumes_from_its_checkpoint(
     assert not checkpoint.exists()
 
     # Every draw is a function of (seed, epoch), so the resumed run ends with exactly the
-    # weights of a run that was never interrupted (CPU, one thread: deterministic).
+    # weights of a run that was never interrupted (CPU, one thread per training: deterministic).
+    run_cli(*RUN, "--out", tmp_path / "uninterrupted", "-q")
+    for name in STUDENTS:
+        resumed_state = torch.load(out / "students" / name, weights_only=True)
+        reference = torch.load(tmp_path / "uninterrupted" / "students" / name, weights_only=True)
+        for key, tensor in reference.items():
+            assert torch.equal(resumed_state[key], tensor), f"{name}: {key} differs"
+
+
+@pytest.mark.slow
+def test_run_killed_while_students_train_side_by_side_resumes(
+    run_cli, fsbbt_command, cli_environment, tmp_path: Path
+) -> None:
+    out = tmp_path / "killed"
+    process = subprocess.Popen(
+        fsbbt_command([*RUN, "--out", out, "-q"]),
+        env=cli_environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    # both students train in worker processes; the kill takes them down with the run
+    _kill_when(process, out / "checkpoints" / "seed1__standard-kd__lenet5.ckpt")
+    assert not (out / "results.json").exists()
+    run_cli(*RUN, "--out", out, "-q")
     run_cli(*RUN, "--out", tmp_path / "uninterrupted", "-q")
     for name in STUDENTS:
         resumed_state = torch.load(out / "students" / name, weights_only=True)

@@ -8,8 +8,11 @@ from typing import Annotated
 
 import typer
 
-from fsbbt.core import progress
+from fsbbt.core import progress, threads
 from fsbbt.core.errors import FsbbtError
+
+# before torch loads: waiting OpenMP threads sleep instead of spinning (see fsbbt.core.threads)
+threads.passive_openmp_waiting()
 
 app = typer.Typer(
     add_completion=False,
@@ -38,6 +41,15 @@ SetOption = Annotated[
 BudgetOption = Annotated[
     int | None,
     typer.Option("--query-budget", min=0, help="most teacher answers the run's ledger may ever hold"),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="torch threads per training (default: 1 for small networks, the free cores for "
+        "large ones; trainings run side by side on the rest); or set FSBBT_THREADS",
+    ),
 ]
 PrecisionOption = Annotated[
     str | None,
@@ -98,6 +110,7 @@ def run(
         int, typer.Option("--jobs", "-j", min=1, help="seeds run side by side in this many processes")
     ] = 1,
     precision: PrecisionOption = None,
+    threads_: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Train (or reuse) the teacher and run every method of CONFIG for each seed.
@@ -107,6 +120,7 @@ def run(
     --jobs K runs K seeds at once in separate processes, sharing the teacher and ledger.
     """
     progress.set_quiet(quiet or progress.is_quiet())
+    threads.configure(threads_)
     overrides = _overrides(seeds, data_dir, set_, precision)
     if query_budget is not None:
         overrides.append(f"query_budget={query_budget}")
@@ -144,6 +158,7 @@ def distill(
     set_: SetOption = None,
     precision: PrecisionOption = None,
     device: DeviceOption = None,
+    threads_: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """FS-BBT on your own images: query TEACHER, synthesise, train and save a student.
@@ -156,6 +171,7 @@ def distill(
     from fsbbt.report.table import print_results
 
     progress.set_quiet(quiet or progress.is_quiet())
+    threads.configure(threads_)
     distributed.init_distributed(device)
     try:
         results = run_distill(
@@ -192,9 +208,15 @@ def _queries_line(queries: dict) -> str:
 
 
 @app.command()
-def demo(out: OutOption = Path("runs/demo"), device: DeviceOption = None, quiet: QuietOption = False) -> None:
-    """Teacher, Student-Alone, Standard-KD and FS-BBT on scikit-learn's digits (1-2 minutes)."""
+def demo(
+    out: OutOption = Path("runs/demo"),
+    device: DeviceOption = None,
+    threads_: ThreadsOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Teacher, Student-Alone, Standard-KD and FS-BBT on scikit-learn's digits (under a minute)."""
     progress.set_quiet(quiet or progress.is_quiet())
+    threads.configure(threads_)
     _run_and_report("digits", out, [], device)
 
 
@@ -206,6 +228,7 @@ def teacher_train(
     set_: SetOption = None,
     device: DeviceOption = None,
     precision: PrecisionOption = None,
+    threads_: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Train the config's teacher on the full training split; save weights + teacher.json.
@@ -219,6 +242,7 @@ def teacher_train(
     from fsbbt.teacher.train_local import train_teacher
 
     progress.set_quiet(quiet or progress.is_quiet())
+    threads.configure(threads_)
     settings = load_config(config, _overrides(None, data_dir, set_, precision))
     compute_precision.configure(settings.precision)
     dataset = load_dataset(settings.dataset, settings.data_dir)

@@ -36,6 +36,7 @@ class ComputeMode:
 
 
 FP32 = ComputeMode("fp32")
+FP32_CHANNELS_LAST = ComputeMode("fp32", channels_last=True)
 _requested: PrecisionName = "fp32"
 
 
@@ -55,12 +56,14 @@ def resolve(requested: PrecisionName, device: torch.device) -> ComputeMode:
         elif cpu_has_fast_bf16():
             requested = "bf16"
         else:
-            return FP32
+            requested = "fp32"
     if requested == "bf16":
         return ComputeMode("bf16", torch.bfloat16, channels_last=True)
     if requested == "fp16":
         return ComputeMode("fp16", torch.float16, channels_last=on_cuda, grad_scaling=True)
-    return FP32
+    # oneDNN's convolutions are faster channels-last in float32 too (one training step at
+    # batch 64, one thread: LeNet5-half 1.4×, LeNet5 1.26×, AlexNet-half 1.25×)
+    return FP32_CHANNELS_LAST if device.type == "cpu" else FP32
 
 
 def configure(requested: PrecisionName) -> None:

@@ -7,6 +7,7 @@ every caller threading a flag through.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -59,11 +60,72 @@ class _Bar:
         self._progress.update(self._task_id, advance=steps, metrics=text)
 
 
+_plain = False
+PLAIN_INTERVAL_SECONDS = 20.0
+"""How often a plain progress line is printed (and once when the loop ends)."""
+
+
+def set_plain(plain: bool) -> None:
+    """Print progress as a plain line every :data:`PLAIN_INTERVAL_SECONDS` instead of a live
+    bar: for worker processes, whose bars would overwrite each other's, and for output
+    that is not a terminal (a log file), where a live bar is cut mid-line."""
+    global _plain
+    _plain = plain
+
+
+def is_plain() -> bool:
+    return _plain or not console.is_terminal
+
+
+class _PlainBar:
+    """The count, rate and ETA of a loop as one line every few seconds."""
+
+    def __init__(self, description: str, total: float, unit: str) -> None:
+        self._description, self._total, self._unit = description, total, unit
+        self._done = 0.0
+        self._started = self._printed = time.monotonic()
+        self._text = ""
+
+    def advance(self, steps: float = 1.0, **metrics: float) -> None:
+        self._done += steps
+        if metrics:
+            self._text = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        if time.monotonic() - self._printed >= PLAIN_INTERVAL_SECONDS:
+            self.print_line()
+
+    def print_line(self) -> None:
+        self._printed = now = time.monotonic()
+        elapsed = now - self._started
+        rate = self._done / elapsed if elapsed > 0 else 0.0
+        left = (self._total - self._done) / rate if rate > 0 else float("nan")
+        percent = 100 * self._done / self._total if self._total else 100.0
+        eta = "--" if left != left else _clock(left)
+        console.print(
+            f"{self._description}: {self._done:,.0f}/{self._total:,.0f} {self._unit} ({percent:.0f} %), "
+            f"{rate:,.1f} {self._unit}/s, {_clock(elapsed)} elapsed, ETA {eta}  {self._text}".rstrip(),
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+def _clock(seconds: float) -> str:
+    minutes, second = divmod(int(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02d}:{second:02d}"
+
+
 @contextmanager
-def bar(description: str, total: float, unit: str = "it") -> Iterator[_Bar]:
-    """A progress bar with count, rate and ETA; a no-op in quiet mode."""
+def bar(description: str, total: float, unit: str = "it") -> Iterator[_Bar | _PlainBar]:
+    """A progress bar with count, rate and ETA; plain lines where a live bar cannot be
+    drawn (:func:`set_plain`); a no-op in quiet mode."""
     if _quiet:
         yield _Bar(None, None)
+        return
+    if is_plain():
+        plain = _PlainBar(description, total, unit)
+        yield plain
+        plain.print_line()
         return
     progress = Progress(
         TextColumn("[bold]{task.description}"),

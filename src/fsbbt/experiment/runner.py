@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from fsbbt.config.schema import USER_IMAGES, RunConfig
-from fsbbt.core import distributed, precision
+from fsbbt.core import distributed, precision, threads
 from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.inputs import data_and_teacher
 from fsbbt.experiment.seed_run import plan_methods, run_seed
@@ -29,6 +29,7 @@ from fsbbt.report.figures import (
 from fsbbt.report.results import RESULTS_FILE, MethodRecord, write_json_atomically
 from fsbbt.teacher import LocalTeacher, QueryOracle
 from fsbbt.teacher.rank_zero import RankZeroOracle
+from fsbbt.train.workers import shared_pool
 
 __all__ = ["RESULTS_FILE", "run_experiment"]
 
@@ -89,7 +90,8 @@ def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str,
         per_seed, usages = run_seeds_in_processes(config, out_dir, jobs)
         usage = _summed_usage(usages, oracle)
     else:
-        per_seed = [run_seed(plans, dataset, oracle, seed, out_dir) for seed in config.seeds]
+        trainings = shared_pool()
+        per_seed = [run_seed(plans, dataset, oracle, seed, out_dir, trainings) for seed in config.seeds]
         usage = oracle.usage()
 
     records: dict[str, MethodRecord] = {plan.spec.key: MethodRecord() for plan in plans}
@@ -111,7 +113,9 @@ def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str,
             "platform": platform.platform(),
             "processor": platform.machine(),
             "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
+            "cpus": threads.usable_cpus(),
+            "threads": threads.explicit_threads() or "per training (1 for small networks)",
+            "training_workers": 1 if jobs > 1 else shared_pool().workers,
             "processes": distributed.current().world_size,
             "jobs": jobs,
             "precision": precision.mode_for(distributed.current().device).name,

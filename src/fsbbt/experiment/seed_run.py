@@ -7,12 +7,9 @@ of its own (``fsbbt run --jobs K``) through the same code.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from fsbbt.config.method_entry import MethodSpec, parse_method_entry
 from fsbbt.config.schema import USER_IMAGES, RunConfig
@@ -29,7 +26,8 @@ from fsbbt.report.results import StageResult
 from fsbbt.ship.student_file import StudentInfo, save_student, student_filename
 from fsbbt.synth.cvae_store import CVAE_DIR
 from fsbbt.teacher import QueryOracle
-from fsbbt.train import TrainHistory, evaluate_classifier
+from fsbbt.train import TestAccuracy, TrainHistory, evaluate_classifier
+from fsbbt.train.workers import TrainingPool
 
 Samples = dict[str, Any]
 
@@ -107,18 +105,12 @@ def _save_student(
     )
 
 
-def test_accuracy_on(dataset: ImageDataset) -> Callable[[torch.nn.Module], float] | None:
+def test_accuracy_on(dataset: ImageDataset) -> TestAccuracy | None:
     """Test accuracy of a model on ``dataset`` (curves and round points, never selection);
     None when the dataset has no labelled test images."""
     if len(dataset.test_images) == 0:
         return None
-
-    def test_accuracy(model: torch.nn.Module) -> float:
-        return evaluate_classifier(
-            model, dataset.test_images, dataset.test_labels, dataset.num_classes
-        ).accuracy
-
-    return test_accuracy
+    return TestAccuracy(dataset.test_images, dataset.test_labels, dataset.num_classes)
 
 
 def fewshot_of(dataset: ImageDataset, config: RunConfig, seed: int) -> FewShotSet:
@@ -130,12 +122,34 @@ def fewshot_of(dataset: ImageDataset, config: RunConfig, seed: int) -> FewShotSe
     return FewShotSet(dataset.train_images[indices], dataset.train_labels[indices])
 
 
+@dataclass
+class _StartedStage:
+    """A stage whose method has run: its student may still be training in a worker."""
+
+    plan: PlannedMethod
+    stage: Stage
+    fingerprint: str
+    outcome: MethodOutcome
+    preparing_seconds: float
+
+
 def run_seed(
-    plans: list[PlannedMethod], dataset: ImageDataset, oracle: QueryOracle, seed: int, out_dir: Path
+    plans: list[PlannedMethod],
+    dataset: ImageDataset,
+    oracle: QueryOracle,
+    seed: int,
+    out_dir: Path,
+    trainings: TrainingPool | None = None,
 ) -> tuple[dict[str, StageResult], Samples | None]:
-    """Every planned method for one seed: (key → result, the first sample grid found)."""
+    """Every planned method for one seed: (key → result, the first sample grid found).
+
+    The methods run one after another (their queries and synthesis share the oracle and
+    the seed's cache); the students they hand to ``trainings`` train beside that and are
+    scored and saved in plan order once done.
+    """
     if not plans:
         return {}, None
+    trainings = trainings or TrainingPool(workers=1)
     fewshot = fewshot_of(dataset, plans[0].config, seed)
     # a stage is reused only for the same few images and the same test set it was scored on
     # (the user's folders may have changed, or a test folder been added)
@@ -149,7 +163,8 @@ def run_seed(
     test_accuracy = test_accuracy_on(dataset)
     cache = SeedCache()
     results: dict[str, StageResult] = {}
-    sample_grid: Samples | None = None
+    samples: dict[str, Samples] = {}
+    started: list[_StartedStage] = []
     for plan in plans:
         spec = plan.spec
         stage = Stage(out_dir, seed, spec.file_stem, spec.arch)
@@ -163,7 +178,7 @@ def run_seed(
         if finished is not None:
             progress.status(f"[seed {seed}] {spec.key}: finished by an earlier run, not redone")
             results[spec.key] = finished
-            sample_grid = sample_grid or stage.load_samples() or None
+            samples[spec.key] = stage.load_samples()
             continue
         progress.status(f"[seed {seed}] {spec.key}")
         context = MethodContext(
@@ -176,34 +191,48 @@ def run_seed(
             stage_checkpoint=stage.checkpoint,
             budget_parts=plan.budget_parts,
             cvae_store=out_dir / CVAE_DIR,
+            trainings=trainings,
         )
-        started = time.perf_counter()
+        begun = time.perf_counter()
         outcome = plan.method.run(context, spec.arch)
-        seconds = time.perf_counter() - started
-        accuracy = macro_f1 = None
-        if test_accuracy is not None:
-            scores = evaluate_classifier(
-                outcome.student, dataset.test_images, dataset.test_labels, dataset.num_classes
-            )
-            accuracy, macro_f1 = scores.accuracy, scores.macro_f1
-            progress.status(
-                f"[seed {seed}] {spec.key}: accuracy {accuracy:.4f}, macro-F1 {macro_f1:.4f}, {seconds:.1f} s"
-            )
-        result = StageResult(
-            accuracy=accuracy,
-            macro_f1=macro_f1,
-            teacher_queries=outcome.teacher_queries,
-            seconds=round(seconds, 2),
-            train_seconds=round(outcome.history.seconds, 2),
-            train_images_per_second=round(outcome.history.images_per_second, 1),
-            curve=training_curve(outcome.history),
-            query_curve=[[queries, accuracy] for queries, accuracy in outcome.query_curve],
-            timings={name: round(outcome.timings.get(name, 0.0), 2) for name in plan.method.timings},
+        started.append(_StartedStage(plan, stage, fingerprint, outcome, time.perf_counter() - begun))
+    for begun_stage in started:
+        results[begun_stage.plan.spec.key] = _finish_stage(begun_stage, dataset, seed, out_dir)
+        samples[begun_stage.plan.spec.key] = begun_stage.outcome.samples
+    ordered = [samples.get(plan.spec.key) for plan in plans]
+    return {plan.spec.key: results[plan.spec.key] for plan in plans}, next(
+        (grid for grid in ordered if grid), None
+    )
+
+
+def _finish_stage(begun: _StartedStage, dataset: ImageDataset, seed: int, out_dir: Path) -> StageResult:
+    """Wait for the stage's student, score it on the test split, save it and its result."""
+    plan, outcome = begun.plan, begun.outcome
+    spec = plan.spec
+    trained = outcome.trained.result()
+    seconds = begun.preparing_seconds + trained.seconds
+    accuracy = macro_f1 = None
+    if len(dataset.test_images):
+        scores = evaluate_classifier(
+            trained.model, dataset.test_images, dataset.test_labels, dataset.num_classes
         )
-        results[spec.key] = result
-        if distributed.is_main_process():
-            _save_student(outcome, plan, seed, accuracy, dataset, out_dir)
-            stage.save_finished(result, fingerprint, outcome.samples)
-        if sample_grid is None and outcome.samples:
-            sample_grid = outcome.samples
-    return results, sample_grid
+        accuracy, macro_f1 = scores.accuracy, scores.macro_f1
+        progress.status(
+            f"[seed {seed}] {spec.key}: accuracy {accuracy:.4f}, macro-F1 {macro_f1:.4f}, {seconds:.1f} s"
+        )
+    history = trained.history
+    result = StageResult(
+        accuracy=accuracy,
+        macro_f1=macro_f1,
+        teacher_queries=outcome.teacher_queries,
+        seconds=round(seconds, 2),
+        train_seconds=round(history.seconds, 2),
+        train_images_per_second=round(history.images_per_second, 1),
+        curve=training_curve(history),
+        query_curve=[[queries, accuracy] for queries, accuracy in outcome.query_curve],
+        timings={name: round(outcome.timings.get(name, 0.0), 2) for name in plan.method.timings},
+    )
+    if distributed.is_main_process():
+        _save_student(outcome, plan, seed, accuracy, dataset, out_dir)
+        begun.stage.save_finished(result, begun.fingerprint, outcome.samples)
+    return result

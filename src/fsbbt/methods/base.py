@@ -7,23 +7,22 @@ the :class:`~fsbbt.teacher.QueryOracle`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from fsbbt.config.names import AugmentationName
 from fsbbt.config.schema import RunConfig
-from fsbbt.core import progress
+from fsbbt.core import precision, progress
 from fsbbt.core.errors import FsbbtError
-from fsbbt.models import build_classifier
 from fsbbt.synth.synthetic_set import SyntheticSet
 from fsbbt.teacher import QueryOracle
-from fsbbt.train import TrainHistory, TrainRecipe, fit_classifier
+from fsbbt.train import TestAccuracy, TrainHistory, TrainRecipe
 from fsbbt.train.augment import geometry_for
+from fsbbt.train.workers import ClassifierTraining, TrainedClassifier, TrainingPool
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class MethodContext:
     seed: int
     fewshot: FewShotSet
     oracle: QueryOracle
-    test_accuracy: Callable[[nn.Module], float] | None
+    test_accuracy: TestAccuracy | None
     cache: SeedCache = field(default_factory=SeedCache)
     # where train_student checkpoints the current stage every epoch (set per stage by the runner)
     stage_checkpoint: Path | None = None
@@ -65,6 +64,8 @@ class MethodContext:
     budget_parts: int = 1
     # where trained CVAEs outlive the process (a run's OUT/cvae), so a resume never retrains one
     cvae_store: Path | None = None
+    # where train_student's trainings run: in this process, or beside it in workers
+    trainings: TrainingPool = field(default_factory=lambda: TrainingPool(workers=1))
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -77,10 +78,9 @@ class MethodContext:
 
 @dataclass
 class MethodOutcome:
-    """A trained student and what it cost."""
+    """A student's training (perhaps still running in a worker) and what it cost."""
 
-    student: nn.Module
-    history: TrainHistory
+    trained: Future[TrainedClassifier]
     teacher_queries: int
     # kind ("real", "mixup", "cvae") → (uint8 images, teacher's top-1 label), for the sample grid
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
@@ -88,6 +88,15 @@ class MethodOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     # (teacher queries so far, test accuracy) per round, for methods that query in rounds
     query_curve: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def student(self) -> nn.Module:
+        """The trained student (waits for its training)."""
+        return self.trained.result().model
+
+    @property
+    def history(self) -> TrainHistory:
+        return self.trained.result().history
 
 
 def student_recipe(
@@ -113,33 +122,32 @@ def train_student(
     targets: np.ndarray,
     description: str,
     augmentation: AugmentationName | None = None,
-) -> tuple[nn.Module, TrainHistory]:
-    """Train a fresh ``arch`` on (images, soft targets) with the configured student recipe.
+) -> Future[TrainedClassifier]:
+    """Start training a fresh ``arch`` on (images, soft targets) with the configured
+    student recipe, in ``context.trainings``; a method that needs the student before it
+    returns (to select its next queries) calls ``.result()``, the others hand the
+    future on in their :class:`MethodOutcome` and the next method starts meanwhile.
 
     ``augmentation`` overrides the recipe's (the baselines use ``student.baseline_augmentation``).
     """
     settings = context.config.student
-    recipe = student_recipe(context.config, context.input_shape[0], augmentation)
-    # Seed the initial weights too: otherwise they depend on whatever consumed torch's
-    # global RNG earlier in the process, and a resumed run would not equal a fresh one.
-    torch.manual_seed(context.seed)
-    student = build_classifier(arch, context.input_shape, context.num_classes)
     points = context.config.curve_points
-    eval_every = max(1, settings.epochs // points) if points and context.test_accuracy else 0
-    real_images = context.fewshot.images_uint8 if settings.batch_norm_statistics == "real" else None
-    history = fit_classifier(
-        student,
-        images_uint8,
-        targets,
-        recipe,
+    training = ClassifierTraining(
+        arch=arch,
+        input_shape=context.input_shape,
+        num_classes=context.num_classes,
+        images_uint8=images_uint8,
+        targets=targets,
+        recipe=student_recipe(context.config, context.input_shape[0], augmentation),
         seed=context.seed,
         description=description,
+        precision=precision.requested(),
         evaluate=context.test_accuracy,
-        eval_every=eval_every,
+        eval_every=max(1, settings.epochs // points) if points and context.test_accuracy else 0,
         checkpoint=context.stage_checkpoint,
-        statistics_images=real_images,
+        statistics_images=context.fewshot.images_uint8 if settings.batch_norm_statistics == "real" else None,
     )
-    return student, history
+    return context.trainings.submit(training)
 
 
 def synthetic_images_within_budget(context: MethodContext, wanted: int, what: str) -> int:

@@ -57,8 +57,8 @@ from fsbbt.methods.base import (
 from fsbbt.methods.declaration import BudgetShare, Method
 from fsbbt.synth import mix_pairs
 from fsbbt.teacher.blackbox import image_keys
-from fsbbt.train import TrainHistory
 from fsbbt.train.evaluate import predict_probabilities
+from fsbbt.train.workers import TrainedClassifier, finished
 
 SCORING_CHUNK = 4096
 
@@ -196,7 +196,7 @@ def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
     query_curve: list[tuple[int, float]] = []
     checkpoints: list[Path] = []
     student: nn.Module | None = None
-    history = TrainHistory()
+    trained: TrainedClassifier | None = None
     for round_index in range(len(round_sizes) + 1):
         if round_index > 0:
             assert student is not None
@@ -221,14 +221,16 @@ def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
         checkpoint = _round_checkpoint(context, round_index, round_index == len(round_sizes))
         if checkpoint is not None and checkpoint != context.stage_checkpoint:
             checkpoints.append(checkpoint)
-        student, history = train_student(
+        # the next round's queries are chosen by this student: wait for it
+        trained = train_student(
             dataclasses.replace(context, stage_checkpoint=checkpoint),
             arch,
             labelled_images,
             labelled_probs,
             f"bbkd/{arch} round {round_index}",
             settings.augmentation,
-        )
+        ).result()
+        student = trained.model
         if context.test_accuracy is not None:
             accuracy = context.test_accuracy(student)
             query_curve.append((len(labelled_images), accuracy))
@@ -237,8 +239,13 @@ def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
             )
     for finished_round in checkpoints:  # the stage is done: nothing left to resume
         finished_round.unlink(missing_ok=True)
-    assert student is not None
-    return MethodOutcome(student, history, teacher_queries=len(labelled_images), query_curve=query_curve)
+    assert trained is not None
+    # its trainings ran within the method's own time (each round waits for its student)
+    return MethodOutcome(
+        finished(dataclasses.replace(trained, seconds=0.0)),
+        teacher_queries=len(labelled_images),
+        query_curve=query_curve,
+    )
 
 
 BBKD = Method(

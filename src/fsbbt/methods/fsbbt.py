@@ -64,12 +64,9 @@ def _synthetic_set(context: MethodContext, arch: str) -> SyntheticSet:
 
 def run_fsbbt(context: MethodContext, arch: str) -> MethodOutcome:
     synthetic = _synthetic_set(context, arch)
-    student, history = train_student(
-        context, arch, synthetic.images_uint8, synthetic.teacher_probs, f"fsbbt/{arch}"
-    )
+    training = train_student(context, arch, synthetic.images_uint8, synthetic.teacher_probs, f"fsbbt/{arch}")
     return MethodOutcome(
-        student,
-        history,
+        training,
         teacher_queries=len(synthetic.images_uint8),
         samples=synthetic.samples_by_kind(),
         timings={"synthesis": synthetic.seconds, **synthetic.source_seconds},

@@ -9,7 +9,7 @@ from fsbbt.methods.declaration import Method
 def run_standard_kd(context: MethodContext, arch: str) -> MethodOutcome:
     images = context.fewshot.images_uint8
     teacher_probs = context.oracle.query(images, "label the few images")
-    student, history = train_student(
+    training = train_student(
         context,
         arch,
         images,
@@ -17,7 +17,7 @@ def run_standard_kd(context: MethodContext, arch: str) -> MethodOutcome:
         f"standard-kd/{arch}",
         context.config.student.baseline_augmentation,
     )
-    return MethodOutcome(student, history, teacher_queries=len(images))
+    return MethodOutcome(training, teacher_queries=len(images))
 
 
 STANDARD_KD = Method(

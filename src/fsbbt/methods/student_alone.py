@@ -13,10 +13,10 @@ from fsbbt.methods.declaration import Method
 def run_student_alone(context: MethodContext, arch: str) -> MethodOutcome:
     images = context.fewshot.images_uint8
     targets = one_hot(context.fewshot.true_labels_for_student_alone(), context.num_classes)
-    student, history = train_student(
+    training = train_student(
         context, arch, images, targets, f"student-alone/{arch}", context.config.student.baseline_augmentation
     )
-    return MethodOutcome(student, history, teacher_queries=0)
+    return MethodOutcome(training, teacher_queries=0)
 
 
 STUDENT_ALONE = Method(

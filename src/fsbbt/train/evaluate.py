@@ -62,3 +62,16 @@ def evaluate_classifier(
     """Scores of ``model`` on a labelled split."""
     predicted = predict_probabilities(model, images_uint8).argmax(axis=1)
     return score_predictions(predicted, labels, num_classes)
+
+
+@dataclass(frozen=True)
+class TestAccuracy:
+    """Accuracy on a labelled test split, as a value a training can take to another
+    process (the training curves' points; never used to select anything)."""
+
+    images_uint8: np.ndarray
+    labels: np.ndarray
+    num_classes: int
+
+    def __call__(self, model: nn.Module) -> float:
+        return evaluate_classifier(model, self.images_uint8, self.labels, self.num_classes).accuracy

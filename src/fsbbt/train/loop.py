@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fsbbt.config.names import AugmentationName, LrScheduleName
-from fsbbt.core import distributed, precision, progress
+from fsbbt.core import distributed, precision, progress, threads
 from fsbbt.core.identity import identity
 from fsbbt.core.tensors import uint8_to_float
 from fsbbt.train.augment import (
@@ -272,8 +272,54 @@ def fit_network(
     mode = precision.mode_for(device)
     all_images = precision.prepare_images(uint8_to_float(images_uint8).to(device), mode)
     all_targets = torch.as_tensor(targets, dtype=torch.float32).to(device)
-    trained_model = distributed.wrap_model(precision.prepare_model(model, mode))
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    precision.prepare_model(model.to(device), mode)
+    macs = threads.macs_per_image(
+        model, lambda: objective(model, all_images[:1], all_targets[:1], mode, device)
+    )
+    with threads.training_threads(threads.threads_for(macs)):
+        return _fit(
+            model,
+            all_images,
+            all_targets,
+            images_uint8,
+            targets,
+            recipe,
+            seed,
+            objective,
+            description,
+            evaluate,
+            eval_every,
+            checkpoint,
+            batch_norm,
+            statistics_images,
+            macs,
+        )
+
+
+def _fit(
+    model: nn.Module,
+    all_images: torch.Tensor,
+    all_targets: torch.Tensor,
+    images_uint8: np.ndarray,
+    targets: np.ndarray,
+    recipe: TrainRecipe,
+    seed: int,
+    objective: Objective,
+    description: str,
+    evaluate: Callable[[nn.Module], float] | None,
+    eval_every: int,
+    checkpoint: Path | None,
+    batch_norm: bool,
+    statistics_images: np.ndarray | None,
+    macs: int,
+) -> TrainHistory:
+    """:func:`fit_network` once the data is on the device and the threads are chosen;
+    they are chosen again every epoch, as trainings beside this one start and end."""
+    device = all_images.device
+    mode = precision.mode_for(device)
+    trained_model = distributed.wrap_model(model)
+    # one fused kernel for all parameters instead of a dozen small ops per tensor
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=device.type in ("cpu", "cuda"))
     n = len(all_images)
     history = TrainHistory()
     state = _TrainingState(
@@ -294,9 +340,12 @@ def fit_network(
     with progress.bar(description, recipe.epochs * steps_per_epoch, "step") as train_bar:
         train_bar.advance(epochs_done * steps_per_epoch)
         for epoch in range(epochs_done + 1, recipe.epochs + 1):
+            torch.set_num_threads(threads.threads_for(macs))
             for group in optimizer.param_groups:
                 group["lr"] = state.schedule.lr_at(epoch)
-            loss_sum, seen = 0.0, 0
+            # the loss is summed on the device and read once per epoch: reading it every
+            # step would make the host wait for the device
+            loss_sum, seen = torch.zeros((), device=device), 0
             for batch_images, batch_targets in epoch_batches(
                 all_images, all_targets, recipe, seed, epoch, mode
             ):
@@ -307,10 +356,12 @@ def fit_network(
                 state.scaler.scale(loss).backward()
                 state.scaler.step(optimizer)
                 state.scaler.update()
-                loss_sum += loss.item() * len(batch_images)
+                loss_sum += loss.detach() * len(batch_images)
                 seen += len(batch_images)
                 train_bar.advance(1)
-            history.epoch_loss.append(distributed.sum_over_ranks(loss_sum) / distributed.sum_over_ranks(seen))
+            history.epoch_loss.append(
+                distributed.sum_over_ranks(loss_sum.item()) / distributed.sum_over_ranks(seen)
+            )
             state.schedule.observe(history.epoch_loss[-1])
             if (
                 evaluate is not None
