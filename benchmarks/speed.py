@@ -13,7 +13,11 @@
 2. **A seed's students.** FS-BBT's two students (LeNet5-half and LeNet5 on the same
    images): the plain loop trains them one after another, fsbbt hands both to its
    training workers (:mod:`fsbbt.train.workers`). Images/s of the whole seed.
-3. **Contention.** Wall time of ``fsbbt demo`` (fresh run directory each time) idle,
+3. **Thread policies** (``--policies``): one training step's images/s for LeNet5-half
+   and AlexNet-half with 1 thread, 2 threads, and 2 threads with passive OpenMP waiting
+   (``OMP_WAIT_POLICY=PASSIVE``), idle and beside one CPU-bound process; each in a fresh
+   process, since OpenMP reads its waiting policy when torch loads.
+4. **Contention.** Wall time of ``fsbbt demo`` (fresh run directory each time) idle,
    beside one CPU-bound process, and as one of two ``fsbbt demo`` run at once; with
    ``--compare-src``, the same for another checkout's code (e.g. a git worktree of an
    older commit) so the table shows both side by side.
@@ -210,6 +214,65 @@ def _timed_demos(count: int, python_path: str | None) -> list[float]:
         return seconds
 
 
+POLICY_STEP = """
+import sys, time, numpy as np, torch, torch.nn.functional as F
+from fsbbt.models import build_classifier
+torch.set_num_threads(int(sys.argv[1]))
+arch, shape = sys.argv[2], tuple(int(v) for v in sys.argv[3].split("x"))
+model = build_classifier(arch, shape, 10).to(memory_format=torch.channels_last)
+images = torch.rand(4096, *shape).contiguous(memory_format=torch.channels_last)
+targets = torch.softmax(torch.randn(4096, 10), 1)
+optimizer = torch.optim.Adam(model.parameters(), 1e-3, fused=True)
+rng = np.random.default_rng(0)
+steps = int(sys.argv[4])
+for step in range(steps + 10):
+    if step == 10:
+        started = time.perf_counter()
+    index = torch.from_numpy(rng.integers(0, 4096, 64))
+    loss = F.cross_entropy(model(images[index]), targets[index])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+print(64 * steps / (time.perf_counter() - started))
+"""
+POLICIES = {"1 thread": ("1", None), "2 threads": ("2", None), "2 threads, passive waiting": ("2", "PASSIVE")}
+
+
+def _policy_rate(arch: str, shape: tuple[int, int, int], policy: str, steps: int) -> float:
+    thread_count, waiting = POLICIES[policy]
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    if waiting:
+        env["OMP_WAIT_POLICY"] = waiting
+    shape_text = "x".join(map(str, shape))
+    command = [sys.executable, "-c", POLICY_STEP, thread_count, arch, shape_text, str(steps)]
+    return float(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout)
+
+
+def thread_policies(repeats: int) -> list[dict]:
+    """images/s of a bare step under each policy, idle and beside one CPU-bound process."""
+    rows = []
+    for arch, steps in (("lenet5-half", 300), ("alexnet-half", 30)):
+        for beside in (False, True):
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if beside else None
+            try:
+                rates = {policy: [] for policy in POLICIES}
+                for _ in range(repeats):  # the policies alternate
+                    for policy in POLICIES:
+                        rates[policy].append(_policy_rate(arch, NETWORKS[arch], policy, steps))
+            finally:
+                if hog is not None:
+                    hog.kill()
+                    hog.wait()
+            rows.append(
+                {
+                    "network": arch,
+                    "machine": "beside one CPU-bound process" if beside else "idle",
+                    **{policy: round(statistics.median(values), 1) for policy, values in rates.items()},
+                }
+            )
+    return rows
+
+
 CASES = ("idle", "beside", "two")
 
 
@@ -253,6 +316,13 @@ def print_tables(results: dict) -> None:
             f"{seed['ratio']:.2f}×",
         )
         console.print(steps)
+    if "thread_policies" in results:
+        table = Table(title="one training step, images/s, by thread policy (median)")
+        for column in ("network", "machine", *POLICIES):
+            table.add_column(column, justify="right")
+        for row in results["thread_policies"]:
+            table.add_row(row["network"], row["machine"], *(f"{row[policy]:,.0f}" for policy in POLICIES))
+        console.print(table)
     if "contention" in results:
         table = Table(title="fsbbt demo wall time")
         for column in ("code", "idle s", "beside CPU-bound s", "ratio", "two at once s", "ratio"):
@@ -277,6 +347,7 @@ def main() -> None:
     parser.add_argument(
         "--cases", default=",".join(CASES), help="contention cases: idle always, plus beside and/or two"
     )
+    parser.add_argument("--policies", action="store_true", help="also the thread-policy table")
     parser.add_argument("--compare-src", help="another checkout's src/ to time beside this one")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "speed.json")
     args = parser.parse_args()
@@ -293,6 +364,8 @@ def main() -> None:
     if not args.skip_steps:
         results["step_throughput"] = step_throughput(args.repeats, args.steps)
         results["seed_throughput"] = seed_throughput(args.repeats, args.steps)
+    if args.policies:
+        results["thread_policies"] = thread_policies(args.repeats)
     if not args.skip_contention:
         cases = tuple(args.cases.split(","))
         here = str(Path(__file__).resolve().parents[1] / "src")

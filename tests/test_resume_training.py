@@ -46,6 +46,14 @@ def _kill_when(process: subprocess.Popen[str], path: Path, timeout_s: float = 12
     process.wait()
 
 
+def _assert_same_students(run: Path, reference_run: Path) -> None:
+    for name in STUDENTS:
+        state = torch.load(run / "students" / name, weights_only=True)
+        reference = torch.load(reference_run / "students" / name, weights_only=True)
+        for key, tensor in reference.items():
+            assert torch.equal(state[key], tensor), f"{name}: {key} differs"
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_checkpoint(
     run_cli, fsbbt_command, cli_environment, tmp_path: Path
@@ -85,11 +93,7 @@ def test_killed_run_resumes_from_its_checkpoint(
     # Every draw is a function of (seed, epoch), so the resumed run ends with exactly the
     # weights of a run that was never interrupted (CPU, one thread per training: deterministic).
     run_cli(*RUN, "--out", tmp_path / "uninterrupted", "-q")
-    for name in STUDENTS:
-        resumed_state = torch.load(out / "students" / name, weights_only=True)
-        reference = torch.load(tmp_path / "uninterrupted" / "students" / name, weights_only=True)
-        for key, tensor in reference.items():
-            assert torch.equal(resumed_state[key], tensor), f"{name}: {key} differs"
+    _assert_same_students(out, tmp_path / "uninterrupted")
 
 
 @pytest.mark.slow
@@ -109,11 +113,7 @@ def test_run_killed_while_students_train_side_by_side_resumes(
     assert not (out / "results.json").exists()
     run_cli(*RUN, "--out", out, "-q")
     run_cli(*RUN, "--out", tmp_path / "uninterrupted", "-q")
-    for name in STUDENTS:
-        resumed_state = torch.load(out / "students" / name, weights_only=True)
-        reference = torch.load(tmp_path / "uninterrupted" / "students" / name, weights_only=True)
-        for key, tensor in reference.items():
-            assert torch.equal(resumed_state[key], tensor), f"{name}: {key} differs"
+    _assert_same_students(out, tmp_path / "uninterrupted")
 
 
 def test_fit_classifier_resume_equals_uninterrupted(tmp_path: Path) -> None:

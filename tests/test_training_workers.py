@@ -107,6 +107,33 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
         time.sleep(0.2)
 
 
+def test_a_script_without_a_main_guard_can_use_the_workers(tmp_path: Path) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(Path(__file__).parent)!r})
+            from test_training_workers import _training
+            from fsbbt.train.workers import TrainingPool
+            pool = TrainingPool(workers=2)
+            trained = pool.submit(_training("lenet5-half", 1, epochs=1)).result()
+            print("epochs", len(trained.history.epoch_loss))
+            pool.close()
+            """
+        )
+    )
+    ran = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "FSBBT_QUIET": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["epochs", "1"]  # the script ran once, not again in a worker
+
+
 def _state(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/status").read_text().lower()

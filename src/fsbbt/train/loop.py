@@ -55,7 +55,7 @@ class TrainHistory:
     eval_epochs: list[int] = field(default_factory=list)
     eval_accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0  # wall time of all epochs, added up across resumed processes
-    images_per_second: float = 0.0
+    images_per_second: float = 0.0  # of this process's epochs, without the statistics pass
 
 
 def epoch_generators(seed: int, epoch: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -379,6 +379,7 @@ def _fit(
                     checkpoint, {"fingerprint": fingerprint, "epoch": epoch, **state.to_checkpoint()}
                 )
             train_bar.advance(0, epoch=epoch, loss=history.epoch_loss[-1])
+    epochs_seconds = time.perf_counter() - started  # the rate below is of training steps alone
     # The last epoch's weights with batch-norm statistics measured for them (see
     # train/batch_norm.py), then its curve point.
     if batch_norm and statistics_images is None:
@@ -398,7 +399,7 @@ def _fit(
     this_process = time.perf_counter() - started
     history.seconds = seconds_before + this_process
     epochs_run = recipe.epochs - epochs_done
-    history.images_per_second = epochs_run * n / max(this_process, 1e-9)
+    history.images_per_second = epochs_run * n / max(epochs_seconds, 1e-9)
     model.to("cpu")
     model.eval()
     return history

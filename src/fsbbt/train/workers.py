@@ -22,12 +22,14 @@ Under torchrun, and where only one CPU is usable, trainings run in the caller.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import Synchronized
@@ -159,6 +161,29 @@ def _train_in_worker(training: ClassifierTraining, quiet: bool) -> tuple[dict, T
     return trained.model.state_dict(), trained.history, trained.seconds
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start workers without re-running the caller's script in them.
+
+    A spawned process normally imports the parent's ``__main__`` first, so a user's
+    script that calls :func:`fsbbt.run_experiment` without an ``if __name__ ==
+    "__main__"`` guard would run again in every worker and fail. A training needs only
+    fsbbt's own modules, so the workers are started with the main module's path and
+    name out of multiprocessing's sight.
+    """
+    main = sys.modules["__main__"]
+    spec, path = getattr(main, "__spec__", None), getattr(main, "__file__", None)
+    main.__spec__ = None
+    if path is not None:
+        del main.__file__
+    try:
+        yield
+    finally:
+        main.__spec__ = spec
+        if path is not None:
+            main.__file__ = path
+
+
 class TrainingPool:
     """Runs :class:`ClassifierTraining` s in up to ``workers`` processes (in the caller
     when ``workers`` is 1)."""
@@ -180,7 +205,8 @@ class TrainingPool:
                 initializer=_start_worker,
                 initargs=(os.getpid(), context.Value("i", 0)),
             )
-        remote = self._executor.submit(_train_in_worker, training, progress.is_quiet())
+        with _main_module_hidden():  # the first submit starts the workers
+            remote = self._executor.submit(_train_in_worker, training, progress.is_quiet())
         local: Future[TrainedClassifier] = Future()
 
         def arrived(done: Future) -> None:
