@@ -19,9 +19,8 @@ thread count instead (and as many trainings run side by side as fit the CPUs).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from fsbbt.core.errors import FsbbtError
 
@@ -33,6 +32,8 @@ SMALL_NETWORK_MACS = 5_000_000
 (LeNet5: 0.51 M, LeNet5-half: 0.18 M, the MLP CVAE on 28×28: 0.49 M; on 32×32 colour,
 AlexNet-half: 20 M, the conv CVAE: 18 M, ResNet-20: 41 M)."""
 
+P = ParamSpec("P")
+R = TypeVar("R")
 _explicit: int | None = None
 _at_once: Callable[[], int] = lambda: 1  # noqa: E731 - replaced by a pool's live count
 
@@ -130,17 +131,22 @@ def parallel_trainings() -> int:
     return max(1, usable_cpus() // (explicit_threads() or 1))
 
 
-@contextmanager
-def training_threads(count: int) -> Iterator[None]:
-    """Run the block with ``count`` torch threads, then restore the previous count."""
-    import torch
+def restores_thread_count(function: Callable[P, R]) -> Callable[P, R]:
+    """Give torch's thread count back as it was when ``function`` returns: a training
+    sets its own (:func:`threads_for`, every epoch) and must not leave it to the caller."""
+    import functools
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        import torch
+
+        before = torch.get_num_threads()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+
+    return wrapper
 
 
 def passive_openmp_waiting() -> None:

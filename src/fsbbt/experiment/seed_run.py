@@ -7,6 +7,7 @@ of its own (``fsbbt run --jobs K``) through the same code.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,7 @@ def run_seed(
     test_accuracy = test_accuracy_on(dataset)
     cache = SeedCache()
     results: dict[str, StageResult] = {}
-    samples: dict[str, Samples] = {}
+    samples: dict[str, Callable[[], Samples]] = {}  # each stage's sample grid, read when asked
     started: list[_StartedStage] = []
     for plan in plans:
         spec = plan.spec
@@ -178,7 +179,7 @@ def run_seed(
         if finished is not None:
             progress.status(f"[seed {seed}] {spec.key}: finished by an earlier run, not redone")
             results[spec.key] = finished
-            samples[spec.key] = stage.load_samples()
+            samples[spec.key] = stage.load_samples  # read from disk only if no earlier grid
             continue
         progress.status(f"[seed {seed}] {spec.key}")
         context = MethodContext(
@@ -198,10 +199,10 @@ def run_seed(
         started.append(_StartedStage(plan, stage, fingerprint, outcome, time.perf_counter() - begun))
     for begun_stage in started:
         results[begun_stage.plan.spec.key] = _finish_stage(begun_stage, dataset, seed, out_dir)
-        samples[begun_stage.plan.spec.key] = begun_stage.outcome.samples
-    ordered = [samples.get(plan.spec.key) for plan in plans]
+        samples[begun_stage.plan.spec.key] = lambda kept=begun_stage.outcome.samples: kept
+    grids = (samples[plan.spec.key]() for plan in plans)
     return {plan.spec.key: results[plan.spec.key] for plan in plans}, next(
-        (grid for grid in ordered if grid), None
+        (grid for grid in grids if grid), None
     )
 
 

@@ -241,6 +241,7 @@ def fit_classifier(
     )
 
 
+@threads.restores_thread_count
 def fit_network(
     model: nn.Module,
     images_uint8: np.ndarray,
@@ -276,47 +277,6 @@ def fit_network(
     macs = threads.macs_per_image(
         model, lambda: objective(model, all_images[:1], all_targets[:1], mode, device)
     )
-    with threads.training_threads(threads.threads_for(macs)):
-        return _fit(
-            model,
-            all_images,
-            all_targets,
-            images_uint8,
-            targets,
-            recipe,
-            seed,
-            objective,
-            description,
-            evaluate,
-            eval_every,
-            checkpoint,
-            batch_norm,
-            statistics_images,
-            macs,
-        )
-
-
-def _fit(
-    model: nn.Module,
-    all_images: torch.Tensor,
-    all_targets: torch.Tensor,
-    images_uint8: np.ndarray,
-    targets: np.ndarray,
-    recipe: TrainRecipe,
-    seed: int,
-    objective: Objective,
-    description: str,
-    evaluate: Callable[[nn.Module], float] | None,
-    eval_every: int,
-    checkpoint: Path | None,
-    batch_norm: bool,
-    statistics_images: np.ndarray | None,
-    macs: int,
-) -> TrainHistory:
-    """:func:`fit_network` once the data is on the device and the threads are chosen;
-    they are chosen again every epoch, as trainings beside this one start and end."""
-    device = all_images.device
-    mode = precision.mode_for(device)
     trained_model = distributed.wrap_model(model)
     # one fused kernel for all parameters instead of a dozen small ops per tensor
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, fused=device.type in ("cpu", "cuda"))
@@ -340,6 +300,7 @@ def _fit(
     with progress.bar(description, recipe.epochs * steps_per_epoch, "step") as train_bar:
         train_bar.advance(epochs_done * steps_per_epoch)
         for epoch in range(epochs_done + 1, recipe.epochs + 1):
+            # chosen every epoch, as trainings beside this one start and end
             torch.set_num_threads(threads.threads_for(macs))
             for group in optimizer.param_groups:
                 group["lr"] = state.schedule.lr_at(epoch)
