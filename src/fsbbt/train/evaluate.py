@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from torch import nn
 
 from fsbbt.core import precision
@@ -48,6 +47,10 @@ class Scores:
 
 def score_predictions(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> Scores:
     """Top-1 accuracy and macro-averaged F1 over all ``num_classes`` classes."""
+    # imported here: scikit-learn costs ~1.5 s of start-up, which the training workers
+    # (they import this module but never score) would otherwise pay each
+    from sklearn.metrics import f1_score
+
     return Scores(
         accuracy=float(np.mean(predicted == labels)),
         macro_f1=float(
