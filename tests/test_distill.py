@@ -162,7 +162,7 @@ def test_the_headline_flow_from_the_command_line(
         assert "img000.png:" in run_cli("predict", tmp_path / "s.onnx", images_dir / "img000.png").stdout
 
         second = run_cli(*distill)
-        assert "0 sent now" in second.stdout
+        assert "teacher queries: 0 paid now" in second.stdout
         assert "finished by an earlier run" in second.stderr
         assert "train CVAE" not in second.stderr and "label synthetic" not in second.stderr
     finally:
@@ -199,3 +199,17 @@ def test_corrupt_image_is_a_one_line_error_naming_the_file(
     )
     assert finished.returncode == 2
     assert finished.stderr.strip().count("\n") == 0 and "broken.png" in finished.stderr
+    assert "--skip-unreadable" in finished.stderr
+    assert not (tmp_path / "out").exists()  # a failed start leaves no run directory
+
+    # --skip-unreadable leaves the file out, says so, and --quiet still prints the result
+    fast = [a for s in FAST for a in ("--set", s)]
+    skipped = subprocess.run(
+        [*command, "--skip-unreadable", *fast], capture_output=True, text=True, timeout=240, env=os.environ
+    )
+    assert skipped.returncode == 0, skipped.stderr
+    assert "skipped 1 unreadable images:" in skipped.stdout and "broken.png" in skipped.stdout
+    assert "fsbbt/lenet5-half" in skipped.stdout and "teacher queries:" in skipped.stdout
+    assert "step/s" not in skipped.stderr  # quiet: no progress
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["n_fewshot"] == 5 and len(results["skipped_images"]) == 1

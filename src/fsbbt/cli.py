@@ -14,39 +14,57 @@ from fsbbt.core.errors import FsbbtError
 # before torch loads: waiting OpenMP threads sleep instead of spinning (see fsbbt.core.threads)
 threads.passive_openmp_waiting()
 
+# Help without Python type tags: rich's panels print one (<bool>, <list[str]>) beside
+# every option, so help is plain and each option has a metavar; an argument's tag
+# (<str>) typer prints whatever its metavar, and it has no setting to turn that off.
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Black-box few-shot knowledge distillation (FS-BBT) and its baselines.",
 )
-teacher_app = typer.Typer(no_args_is_help=True, help="Train or serve a teacher.")
+teacher_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Train or serve a teacher.")
 app.add_typer(teacher_app, name="teacher")
 
-OutOption = Annotated[Path, typer.Option("--out", help="run directory (created if missing)")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+OutOption = Annotated[Path, typer.Option("--out", metavar="DIR", help="run directory (created if missing)")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="no progress bars or status lines; the result is still printed")
+]
+ConfigArgument = Annotated[str, typer.Argument(metavar="CONFIG", help="config YAML, or a preset name")]
 DataDirOption = Annotated[
     Path | None,
     typer.Option(
-        "--data-dir", help="folder holding the dataset files (else $FSBBT_DATA, cache, system, download)"
+        "--data-dir",
+        metavar="DIR",
+        help="folder holding the dataset files (else $FSBBT_DATA, cache, system, download)",
     ),
 ]
 DeviceOption = Annotated[
     str | None,
-    typer.Option("--device", help="cpu, cuda or cuda:N (default: this rank's GPU if any, else CPU)"),
+    typer.Option(
+        "--device", metavar="DEVICE", help="cpu, cuda or cuda:N (default: this rank's GPU if any, else CPU)"
+    ),
 ]
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="override a config key, e.g. --set student.epochs=5 (repeatable)"),
+    typer.Option(
+        "--set", metavar="KEY=VALUE", help="override a config key, e.g. --set student.epochs=5 (repeatable)"
+    ),
 ]
 BudgetOption = Annotated[
     int | None,
-    typer.Option("--query-budget", min=0, help="most teacher answers the run's ledger may ever hold"),
+    typer.Option(
+        "--query-budget", min=0, metavar="N", help="most teacher answers the run's ledger may ever hold"
+    ),
 ]
 ThreadsOption = Annotated[
     int | None,
     typer.Option(
         "--threads",
         min=1,
+        metavar="N",
         help="torch threads per training (default: 1 for small networks, the free cores for "
         "large ones; trainings run side by side on the rest); or set FSBBT_THREADS",
     ),
@@ -55,6 +73,7 @@ PrecisionOption = Annotated[
     str | None,
     typer.Option(
         "--precision",
+        metavar="PRECISION",
         help="auto (bf16 on CPUs with native bf16, AMP on CUDA, else fp32), fp32, "
         "bf16 or fp16; overrides the config's precision",
     ),
@@ -99,15 +118,20 @@ def _run_and_report(
 
 @app.command()
 def run(
-    config: Annotated[str, typer.Argument(help="config YAML, or a preset name")],
+    config: ConfigArgument,
     out: OutOption,
-    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 1,2,3")] = None,
+    seeds: Annotated[
+        str | None, typer.Option(metavar="SEEDS", help="comma-separated seeds, e.g. 1,2,3")
+    ] = None,
     data_dir: DataDirOption = None,
     set_: SetOption = None,
     query_budget: BudgetOption = None,
     device: DeviceOption = None,
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, help="seeds run side by side in this many processes")
+        int,
+        typer.Option(
+            "--jobs", "-j", min=1, metavar="K", help="seeds run side by side in this many processes"
+        ),
     ] = 1,
     precision: PrecisionOption = None,
     threads_: ThreadsOption = None,
@@ -129,8 +153,11 @@ def run(
 
 @app.command()
 def report(
-    runs: Annotated[list[Path], typer.Argument(help="run directories (OUT of `fsbbt run`)")],
-    out: Annotated[Path, typer.Option("--out", help="report directory (created if missing)")],
+    runs: Annotated[
+        list[Path], typer.Argument(metavar="RUN_DIR", help="run directories (OUT of `fsbbt run`)")
+    ],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="report directory (created if missing)")],
+    quiet: QuietOption = False,
 ) -> None:
     """Merge runs (seeds, datasets) into report.md and a self-contained report.html.
 
@@ -138,6 +165,7 @@ def report(
     """
     from fsbbt.report.build import build_report
 
+    progress.set_quiet(quiet or progress.is_quiet())
     markdown, page = build_report(runs, out)
     typer.echo(f"report: {markdown}, {page}")
 
@@ -145,15 +173,25 @@ def report(
 @app.command()
 def distill(
     teacher: Annotated[
-        str, typer.Option("--teacher", help="URL, KIND:VALUE, teacher YAML, .onnx or saved teacher dir")
+        str,
+        typer.Option(
+            "--teacher", metavar="TEACHER", help="URL, KIND:VALUE, teacher YAML, .onnx or saved teacher dir"
+        ),
     ],
-    images: Annotated[Path, typer.Option("--images", help="folder of unlabeled images")],
+    images: Annotated[Path, typer.Option("--images", metavar="DIR", help="folder of unlabeled images")],
     out: OutOption,
-    student: Annotated[str, typer.Option(help="student architecture")] = "lenet5-half",
+    student: Annotated[str, typer.Option(metavar="ARCH", help="student architecture")] = "lenet5-half",
     test_images: Annotated[
-        Path | None, typer.Option("--test-images", help="labelled test folder: one sub-folder per class")
+        Path | None,
+        typer.Option("--test-images", metavar="DIR", help="labelled test folder: one sub-folder per class"),
     ] = None,
-    seed: Annotated[int, typer.Option(help="seed for synthesis and training")] = 1,
+    seed: Annotated[int, typer.Option(metavar="SEED", help="seed for synthesis and training")] = 1,
+    skip_unreadable: Annotated[
+        bool,
+        typer.Option(
+            "--skip-unreadable", help="leave out image files that do not decode (listed) instead of stopping"
+        ),
+    ] = False,
     query_budget: BudgetOption = None,
     set_: SetOption = None,
     precision: PrecisionOption = None,
@@ -183,27 +221,42 @@ def distill(
             seed,
             query_budget,
             _overrides(None, None, set_, precision),
+            skip_unreadable,
         )
         if distributed.is_main_process():
             print_results(results)
             typer.echo(f"student: {out / 'students'}; results: {out / 'results.json'}")
+            if results["skipped_images"]:
+                typer.echo(
+                    f"skipped {len(results['skipped_images'])} unreadable images: "
+                    + "; ".join(results["skipped_images"])
+                )
             typer.echo(_queries_line(results["queries"]))
     finally:
         distributed.shutdown_distributed()
 
 
+# how the transport counts of a query account read in words
+_TRANSPORT_WORDS = {
+    "retries": "retries",
+    "timeouts": "timeouts",
+    "replayed": "answers replayed by the server",
+    "paid_twice": "images paid twice",
+}
+
+
 def _queries_line(queries: dict) -> str:
-    """The query account in words: this invocation, then the run directory's lifetime."""
+    """The query account in words: this invocation, then the run directory's lifetime,
+    then how sending went (only where anything went wrong or was replayed)."""
     line = (
-        f"queries: {queries['sent']:,} sent now, {queries['from_ledger']:,} answered by "
-        f"the ledger, {queries.get('paid_in_all', 0):,} paid in all in this directory"
+        f"teacher queries: {queries['sent']:,} paid now, {queries['from_ledger']:,} answered by "
+        f"the ledger, {queries.get('paid_in_all', 0):,} paid in all in this run directory"
     )
-    if queries.get("retries_in_all") or queries.get("timeouts_in_all"):
-        line += (
-            f" ({queries.get('retries', 0)} retries and {queries.get('timeouts', 0)} "
-            f"timeouts now, {queries['retries_in_all']} and {queries['timeouts_in_all']} "
-            "in all)"
-        )
+    transport = [name for name in queries if f"{name}_in_all" in queries]
+    if any(queries[f"{name}_in_all"] for name in transport):
+        now = ", ".join(f"{queries[n]:,} {_TRANSPORT_WORDS.get(n, n.replace('_', ' '))}" for n in transport)
+        in_all = ", ".join(f"{queries[f'{n}_in_all']:,}" for n in transport)
+        line += f"; sending: {now} now ({in_all} in all)"
     return line
 
 
@@ -222,7 +275,7 @@ def demo(
 
 @teacher_app.command("train")
 def teacher_train(
-    config: Annotated[str, typer.Argument(help="config YAML, or a preset name")],
+    config: ConfigArgument,
     out: OutOption,
     data_dir: DataDirOption = None,
     set_: SetOption = None,
@@ -261,26 +314,33 @@ def teacher_train(
 @app.command()
 def export(
     source: Annotated[
-        Path, typer.Argument(help="run directory (OUT of `fsbbt run` or `distill`) or a students/*.pt file")
+        Path,
+        typer.Argument(
+            metavar="SOURCE", help="run directory (OUT of `fsbbt run` or `distill`) or a students/*.pt file"
+        ),
     ],
-    format_: Annotated[str, typer.Option("--format", help="onnx or torchscript")],
-    out: Annotated[Path, typer.Option("--out", help="file to write")],
+    format_: Annotated[str, typer.Option("--format", metavar="FORMAT", help="onnx or torchscript")],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="file to write")],
     method: Annotated[
-        str | None, typer.Option(help="in a run directory: which student, e.g. fsbbt/lenet5-half")
+        str | None,
+        typer.Option(metavar="METHOD/ARCH", help="in a run directory: which student, e.g. fsbbt/lenet5-half"),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="in a run directory: which seed")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="SEED", help="in a run directory: which seed")] = None,
     data_dir: Annotated[
         Path | None,
         typer.Option(
             "--data-dir",
+            metavar="DIR",
             help="where the parity check's images are: the dataset's folder, "
             "or for a distilled student a folder of images like its own",
         ),
     ] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Export a student (probabilities out) and check it against PyTorch on real images."""
     from fsbbt.ship.export import PARITY_BOUND, export_student
 
+    progress.set_quiet(quiet or progress.is_quiet())
     report = export_student(source, format_, out, method, seed, data_dir)  # type: ignore[arg-type]
     typer.echo(f"exported {report.student} as {report.format} to {report.path}")
     typer.echo(
@@ -293,14 +353,19 @@ def export(
 @app.command()
 def predict(
     model: Annotated[
-        Path, typer.Argument(help="run directory, student .pt (with its .json), .onnx or TorchScript file")
+        Path,
+        typer.Argument(
+            metavar="MODEL", help="run directory, student .pt (with its .json), .onnx or TorchScript file"
+        ),
     ],
-    images: Annotated[list[Path], typer.Argument(help="image files or folders")],
-    top_k: Annotated[int, typer.Option("--top-k", help="classes shown per image")] = 3,
+    images: Annotated[list[Path], typer.Argument(metavar="IMAGE", help="image files or folders")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, metavar="K", help="classes shown per image")] = 3,
+    quiet: QuietOption = False,
 ) -> None:
     """Classify images with a shipped student; print the top classes and probabilities."""
     from fsbbt.ship.predict import predict as predict_images
 
+    progress.set_quiet(quiet or progress.is_quiet())
     for prediction in predict_images(model, images, top_k):
         ranked = ", ".join(
             f"{label} {probability:.4f}"
@@ -312,37 +377,55 @@ def predict(
 @teacher_app.command("serve")
 def teacher_serve(
     model: Annotated[
-        str, typer.Argument(help="teacher to serve: saved teacher dir, .onnx, KIND:VALUE or YAML")
+        str,
+        typer.Argument(
+            metavar="TEACHER", help="teacher to serve: saved teacher dir, .onnx, KIND:VALUE or YAML"
+        ),
     ],
-    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="TCP port (0: any free port)")] = 8000,
     token_env: Annotated[
-        str | None, typer.Option("--token-env", help="env var holding the bearer token clients must send")
+        str | None,
+        typer.Option("--token-env", metavar="VAR", help="env var holding the bearer token clients must send"),
     ] = None,
     max_request_mb: Annotated[
-        float, typer.Option("--max-request-mb", help="largest request body accepted")
+        float, typer.Option("--max-request-mb", metavar="MB", help="largest request body accepted")
     ] = 64.0,
-    set_: SetOption = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="override a teacher key, e.g. --set input_shape=[1,28,28] for an ONNX file (repeatable)",
+        ),
+    ] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Serve a teacher over HTTP (GET /v1/info, POST /v1/predict); see docs/teachers.md."""
     from fsbbt.teacher.factory import build_teacher, teacher_config_from_spec
     from fsbbt.teacher.server import check_bind, serve
 
+    progress.set_quiet(quiet or progress.is_quiet())
     check_bind(host, token_env)
     settings = teacher_config_from_spec(model, [a.removeprefix("teacher.") for a in set_ or []])
     served = build_teacher(settings)
-    typer.echo(
-        f"serving {len(served.class_names)}-class teacher for {served.input_shape} "
-        f"inputs on http://{host}:{port}",
-        err=True,
+    serve(
+        served,
+        host,
+        port,
+        token_env,
+        int(max_request_mb * 1024 * 1024),
+        announce=lambda url: typer.echo(
+            f"serving {len(served.class_names)}-class teacher for {served.input_shape} inputs on {url}",
+            err=True,
+        ),
     )
-    serve(served, host, port, token_env, int(max_request_mb * 1024 * 1024))
 
 
 def main() -> None:
     """Console entry point: expected problems become one line on stderr and exit code 2."""
     try:
-        app()
+        app(prog_name="fsbbt")
     except FsbbtError as exc:
         print(f"fsbbt: error: {exc}", file=sys.stderr)
         sys.exit(2)

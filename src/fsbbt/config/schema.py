@@ -149,6 +149,9 @@ class RunConfig(Strict):
     test_data_dir: Path | None = Field(
         None, description="dataset images only: a labelled test folder (CLASS/*.png) for reporting accuracy"
     )
+    skip_unreadable: bool = Field(
+        False, description="dataset images only: leave out (and list) files that do not decode"
+    )
     n_fewshot: int = Field(2000, ge=1)
     seeds: list[int] = [1]
     methods: list[str] = [
@@ -176,6 +179,8 @@ class RunConfig(Strict):
     def _user_images_have_a_folder(self) -> RunConfig:
         if self.dataset == USER_IMAGES and self.data_dir is None:
             raise ValueError(f"dataset {USER_IMAGES!r} needs data_dir, the folder of images")
+        if self.skip_unreadable and self.dataset != USER_IMAGES:
+            raise ValueError(f"skip_unreadable applies to dataset {USER_IMAGES!r} only")
         if self.test_data_dir is not None and self.dataset != USER_IMAGES:
             raise ValueError(
                 f"test_data_dir applies to dataset {USER_IMAGES!r} only; "

@@ -21,6 +21,8 @@ class ImageDataset:
     test_images: np.ndarray
     test_labels: np.ndarray
     class_names: tuple[str, ...]
+    # "path: problem" of each file left out as unreadable (``--skip-unreadable``)
+    skipped_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for split, images, labels in (

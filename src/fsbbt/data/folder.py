@@ -7,7 +7,9 @@ always gives the same array, hence the same ledger keys.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -16,6 +18,8 @@ from fsbbt.config.schema import USER_IMAGES
 from fsbbt.core import progress
 from fsbbt.core.errors import FsbbtError
 from fsbbt.data.dataset import ImageDataset
+
+T = TypeVar("T")
 
 # what Pillow reads that users keep images in; the same set for distill, CIFAR-style
 # image trees and predict
@@ -55,12 +59,51 @@ def read_images(paths: list[Path], input_shape: tuple[int, int, int], descriptio
     return images
 
 
-def load_image_folder(directory: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
-    """Every image under ``directory`` as one uint8 N×C×H×W array."""
+def read_readable_images(
+    paths: list[Path], input_shape: tuple[int, int, int], description: str
+) -> tuple[np.ndarray, list[int], list[str]]:
+    """Like :func:`read_images`, but a file that does not decode is left out and named
+    (``--skip-unreadable``): the images, the indices into ``paths`` kept, and one
+    "path: problem" line per file skipped, each also shown as it happens."""
+    images = np.empty((len(paths), *input_shape), dtype=np.uint8)
+    kept: list[int] = []
+    skipped: list[str] = []
+    for index, path in enumerate(progress.track(paths, description, len(paths), "img")):
+        try:
+            images[len(kept)] = read_image(path, input_shape)
+        except FsbbtError as exc:
+            skipped.append(str(exc).split(";")[0])
+            progress.status(f"skipped {skipped[-1]}")
+            continue
+        kept.append(index)
+    return images[: len(kept)], kept, skipped
+
+
+def _unreadable_hint(read: Callable[[], T]) -> T:
+    """``read()``, its unreadable-image error extended with the way around it."""
+    try:
+        return read()
+    except FsbbtError as exc:
+        if "is not a readable image" not in str(exc):
+            raise
+        raise FsbbtError(f"{exc}, or pass --skip-unreadable to leave such files out") from exc
+
+
+def load_image_folder(
+    directory: Path, input_shape: tuple[int, int, int], skip_unreadable: bool = False
+) -> tuple[np.ndarray, list[str]]:
+    """Every image under ``directory`` as one uint8 N×C×H×W array, and the files skipped
+    as unreadable (always none unless ``skip_unreadable``)."""
     paths = list_images(directory)
     if not paths:
         raise FsbbtError(f"no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images in {directory}")
-    return read_images(paths, input_shape, f"read {directory.name}")
+    description = f"read {directory.name}"
+    if not skip_unreadable:
+        return _unreadable_hint(lambda: read_images(paths, input_shape, description)), []
+    images, _, skipped = read_readable_images(paths, input_shape, description)
+    if not len(images):
+        raise FsbbtError(f"none of the {len(paths)} images in {directory} is readable; check the folder")
+    return images, skipped
 
 
 def labelled_paths(directory: Path, class_names: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
@@ -83,13 +126,21 @@ def labelled_paths(directory: Path, class_names: tuple[str, ...]) -> tuple[list[
 
 
 def load_labelled_folder(
-    directory: Path, input_shape: tuple[int, int, int], class_names: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    """A ``class_name/image`` tree as (images, labels), labels indexing ``class_names``."""
+    directory: Path,
+    input_shape: tuple[int, int, int],
+    class_names: tuple[str, ...],
+    skip_unreadable: bool = False,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A ``class_name/image`` tree as (images, labels, files skipped as unreadable),
+    labels indexing ``class_names``."""
     paths, labels = labelled_paths(directory, class_names)
     if not paths:
         raise FsbbtError(f"no labelled images in {directory}; expected {directory}/CLASS/*.png")
-    return read_images(paths, input_shape, f"read {directory.name}"), labels
+    description = f"read {directory.name}"
+    if not skip_unreadable:
+        return _unreadable_hint(lambda: read_images(paths, input_shape, description)), labels, []
+    images, kept, skipped = read_readable_images(paths, input_shape, description)
+    return images, labels[kept], skipped
 
 
 def load_user_images(
@@ -97,13 +148,18 @@ def load_user_images(
     input_shape: tuple[int, int, int],
     class_names: tuple[str, ...],
     test_dir: Path | None = None,
+    skip_unreadable: bool = False,
 ) -> ImageDataset:
     """The user's own images as a dataset: every image of ``images_dir`` a training image
     without a label (-1, so any accidental use shows), and the labelled ``test_dir`` tree
-    (``CLASS/*.png``) as its test split, or an empty one."""
-    train_images = load_image_folder(images_dir, input_shape)
+    (``CLASS/*.png``) as its test split, or an empty one. With ``skip_unreadable`` a file
+    that does not decode is left out and listed in the dataset's ``skipped_files``."""
+    train_images, skipped = load_image_folder(images_dir, input_shape, skip_unreadable)
     if test_dir is not None:
-        test_images, test_labels = load_labelled_folder(test_dir, input_shape, class_names)
+        test_images, test_labels, skipped_tests = load_labelled_folder(
+            test_dir, input_shape, class_names, skip_unreadable
+        )
+        skipped += skipped_tests
     else:
         test_images = np.empty((0, *input_shape), np.uint8)
         test_labels = np.empty(0, np.int64)
@@ -114,4 +170,5 @@ def load_user_images(
         test_images,
         test_labels,
         tuple(class_names),
+        tuple(skipped),
     )

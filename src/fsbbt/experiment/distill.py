@@ -31,6 +31,7 @@ def distill_config(
     seed: int,
     test_dir: Path | None,
     overrides: list[str],
+    skip_unreadable: bool = False,
 ) -> RunConfig:
     """The FS-BBT config for N user images; ``overrides`` (``--set``) win over defaults."""
     tree: dict[str, Any] = {
@@ -42,6 +43,7 @@ def distill_config(
         "teacher": teacher_tree,
         "synthesis": {"budget": SYNTHETIC_PER_IMAGE * image_count},
         "curve_points": 10 if test_dir is not None else 0,
+        "skip_unreadable": skip_unreadable,
     }
     if test_dir is not None:
         tree["test_data_dir"] = str(test_dir)
@@ -57,10 +59,13 @@ def distill(
     seed: int = 1,
     query_budget: int | None = None,
     overrides: list[str] | None = None,
+    skip_unreadable: bool = False,
 ) -> dict[str, Any]:
     """Distil ``teacher`` (a URL, KIND:VALUE, teacher YAML, .onnx or saved teacher
     directory) into a ``student`` on the ``images`` folder; the run directory ``out``
-    holds the student (``students/``), results.json and the figures. Returns the results."""
+    holds the student (``students/``), results.json and the figures. Returns the results.
+    With ``skip_unreadable`` files that do not decode are left out and listed in the
+    results' ``skipped_images`` instead of stopping the run."""
     images_dir = Path(images)
     image_count = len(list_images(images_dir))
     if image_count == 0:
@@ -76,5 +81,6 @@ def distill(
         seed,
         None if test_images is None else Path(test_images),
         assignments,
+        skip_unreadable,
     )
     return run_experiment(config, Path(out))

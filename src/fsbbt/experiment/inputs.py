@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsbbt.config.schema import USER_IMAGES, RunConfig
-from fsbbt.data import ImageDataset, load_dataset
+from fsbbt.data import ImageDataset, check_fewshot_draw, load_dataset
 from fsbbt.data.folder import load_user_images
 from fsbbt.teacher.blackbox import BlackBoxTeacher
 from fsbbt.teacher.factory import build_teacher
@@ -23,8 +23,13 @@ def data_and_teacher(config: RunConfig, out_dir: Path) -> tuple[ImageDataset, Bl
         teacher = build_teacher(config.teacher)
         assert config.data_dir is not None  # the schema requires it for USER_IMAGES
         dataset = load_user_images(
-            config.data_dir, tuple(teacher.input_shape), tuple(teacher.class_names), config.test_data_dir
+            config.data_dir,
+            tuple(teacher.input_shape),
+            tuple(teacher.class_names),
+            config.test_data_dir,
+            config.skip_unreadable,
         )
         return dataset, teacher
     dataset = load_dataset(config.dataset, config.data_dir)
+    check_fewshot_draw(dataset.train_labels, config.n_fewshot, dataset.num_classes)
     return dataset, build_teacher(config.teacher, dataset, out_dir)

@@ -30,6 +30,7 @@ _NOT_IN_FINGERPRINT = {
     "methods",
     "data_dir",
     "test_data_dir",
+    "skip_unreadable",  # what it changes, the images, has its own identity (seed_run)
     "curve_points",
     "query_batch_size",
     "query_budget",
