@@ -7,58 +7,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from student_helpers import save_digits_student
 
 from fsbbt.core.errors import FsbbtError
-from fsbbt.core.tensors import one_hot
 from fsbbt.data import load_dataset
-from fsbbt.models import build_classifier
-from fsbbt.ship import (
-    StudentInfo,
-    export_student,
-    load_shipped_model,
-    predict,
-    resolve_student,
-    save_student,
-)
+from fsbbt.ship import export_student, load_shipped_model, predict, resolve_student
 from fsbbt.ship.export import PARITY_BOUND
-from fsbbt.train import TrainRecipe, fit_classifier, predict_probabilities
-
-
-def _save(run_dir: Path, method: str, arch: str, train: bool) -> Path:
-    digits = load_dataset("digits")
-    model = build_classifier(arch, digits.input_shape, digits.num_classes)
-    if train:  # a trained student gives confident, non-uniform probabilities to compare
-        fit_classifier(
-            model,
-            digits.train_images[:800],
-            one_hot(digits.train_labels[:800], 10),
-            TrainRecipe(epochs=3, batch_size=32),
-            seed=0,
-        )
-    path = run_dir / "students" / f"{method}__{arch}__seed1.pt"
-    save_student(
-        model,
-        StudentInfo(
-            arch=arch,
-            input_shape=digits.input_shape,
-            class_names=digits.class_names,
-            dataset="digits",
-            method=method,
-            seed=1,
-            test_accuracy=0.0,
-        ),
-        path,
-    )
-    return path
+from fsbbt.train import predict_probabilities
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory with three students; only fsbbt/lenet5-half is trained."""
     directory = tmp_path_factory.mktemp("run")
-    _save(directory, "fsbbt", "lenet5-half", train=True)
-    _save(directory, "fsbbt", "lenet5", train=False)
-    _save(directory, "student-alone", "lenet5-half", train=False)
+    save_digits_student(directory, "fsbbt", "lenet5-half", train=True)
+    save_digits_student(directory, "fsbbt", "lenet5", train=False)
+    save_digits_student(directory, "student-alone", "lenet5-half", train=False)
     return directory
 
 
@@ -146,7 +110,7 @@ def test_model_files_that_are_not_students(run_dir: Path, tmp_path: Path) -> Non
         load_shipped_model(tmp_path / "absent.onnx")
     bare = tmp_path / "bare.pt"
     bare.write_bytes((run_dir / "students" / "fsbbt__lenet5__seed1.pt").read_bytes())
-    with pytest.raises(FsbbtError, match="neither a student with a .json sidecar nor a"):
+    with pytest.raises(FsbbtError, match="PyTorch weights file without its .json description"):
         load_shipped_model(bare)
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"nope")

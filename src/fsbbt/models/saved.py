@@ -2,7 +2,8 @@
 
 Teachers and students are both kept this way, so that export, predict and later runs
 need nothing but the files. The JSON is written last: its presence means the pair is
-complete. Weights are read with ``weights_only=True``, so a file cannot run code.
+complete. Weights are read through :class:`~fsbbt.core.model_file.ModelFile`, so a file
+cannot run code and a bad one is a one-line error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from fsbbt.core.errors import FsbbtError
+from fsbbt.core.model_file import ModelFile
 from fsbbt.models.registry import build_classifier
 
 Description = TypeVar("Description")
@@ -38,20 +40,14 @@ def read_description(
         raw["input_shape"] = tuple(raw["input_shape"])
         raw["class_names"] = tuple(raw["class_names"])
         return description_type(**raw)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, NotADirectoryError) as exc:  # also: a file given as a directory
         raise FsbbtError(missing) from exc
     except (ValueError, TypeError, KeyError) as exc:
         raise FsbbtError(f"{sidecar} is not a valid {what} ({exc}); {fix}") from exc
 
 
 def load_network(
-    arch: str, input_shape: tuple[int, int, int], num_classes: int, weights: Path, *, what: str, fix: str
+    arch: str, input_shape: tuple[int, int, int], num_classes: int, weights: ModelFile
 ) -> nn.Module:
-    """The classifier ``arch`` with the state dict in ``weights``, in eval mode on the CPU,
-    or "cannot load <what> from <weights> (<problem>); <fix>"."""
-    model = build_classifier(arch, input_shape, num_classes)
-    try:
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    except (OSError, RuntimeError, KeyError) as exc:
-        raise FsbbtError(f"cannot load {what} from {weights} ({type(exc).__name__}); {fix}") from exc
-    return model.eval()
+    """The classifier ``arch`` with the state dict in ``weights``, in eval mode on the CPU."""
+    return weights.load_into(build_classifier(arch, input_shape, num_classes), f"a {arch} network")

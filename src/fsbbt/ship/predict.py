@@ -2,15 +2,15 @@
 
 All three formats are loaded into one shape, :class:`ShippedModel`, that maps a uint8
 N×C×H×W batch to probabilities, so ``fsbbt predict`` and the export parity check read
-the same code path. Images are read with Pillow and converted to the model's channels
-and size; pixels are scaled to [0, 1] as in training.
+the same code path. The format is told from the file's bytes, not by trying one loader
+after another, so a file that is none of them is named for what it is. Images are read
+with Pillow and converted to the model's channels and size; pixels are scaled to [0, 1]
+as in training.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from fsbbt.core.errors import FsbbtError
+from fsbbt.core.model_file import ModelFile, torch_format
 from fsbbt.core.precision import FP32
 from fsbbt.data.folder import IMAGE_SUFFIXES, read_image
 from fsbbt.ship.student_file import load_student, resolve_student, sidecar_path
@@ -58,6 +59,18 @@ def _description(raw: str, path: Path) -> tuple[tuple[int, int, int], tuple[str,
         ) from exc
 
 
+def _is_onnx(path: Path) -> bool:
+    """Whether ``path`` parses as an ONNX model with a graph (protobuf parses most bytes
+    as *something*, so an empty graph or no IR version means it is not one)."""
+    import onnx
+
+    try:
+        model = onnx.load_model(str(path), load_external_data=False)
+    except Exception:  # onnx raises protobuf's untyped DecodeError and others for non-ONNX bytes
+        return False
+    return model.ir_version > 0 and len(model.graph.node) > 0
+
+
 def _load_onnx(path: Path) -> ShippedModel:
     import onnxruntime
 
@@ -85,15 +98,9 @@ def _load_onnx(path: Path) -> ShippedModel:
 
 def _load_torchscript(path: Path) -> ShippedModel:
     extra_files = {TORCHSCRIPT_EXTRA_FILE: ""}
-    try:
-        with warnings.catch_warnings():  # deprecated by PyTorch, still the format asked for
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra_files)
-    except (RuntimeError, ValueError) as exc:
-        raise FsbbtError(
-            f"{path} is neither a student with a .json sidecar nor a TorchScript "
-            "file; give a file written by `fsbbt run` or `fsbbt export`"
-        ) from exc
+    module = ModelFile(path, "TorchScript student", "export it again with `fsbbt export`").torchscript(
+        extra_files
+    )
     input_shape, class_names = _description(extra_files[TORCHSCRIPT_EXTRA_FILE], path)
 
     @torch.no_grad()
@@ -112,11 +119,14 @@ def load_shipped_model(path: Path) -> ShippedModel:
         path = resolve_student(path)
     if not path.is_file():
         raise FsbbtError(f"model file {path} not found; give a student .pt, .onnx or TorchScript file")
-    if path.suffix == ".onnx":
-        return _load_onnx(path)
     if path.suffix == ".json":
         raise FsbbtError(f"{path} is a description, not a model; give the .pt file beside it")
-    if sidecar_path(path).is_file():
+    found = torch_format(path)
+    if found == "torchscript":
+        return _load_torchscript(path)
+    if found is None and (path.suffix == ".onnx" or _is_onnx(path)):
+        return _load_onnx(path)
+    if sidecar_path(path).is_file():  # a student of `fsbbt run`, or what claims to be one
         model, info = load_student(path)
         return ShippedModel(
             info.input_shape,
@@ -124,9 +134,15 @@ def load_shipped_model(path: Path) -> ShippedModel:
             "pytorch",
             lambda images_uint8: predict_probabilities(model, images_uint8, mode=FP32),
         )
-    if zipfile.is_zipfile(path):
-        return _load_torchscript(path)
-    return _load_onnx(path)
+    if found == "torch.save":
+        raise FsbbtError(
+            f"{path} is a PyTorch weights file without its .json description (written by "
+            "`fsbbt run`); give the .pt file that has its .json beside it, or export with `fsbbt export`"
+        )
+    raise FsbbtError(
+        f"{path} is not a model fsbbt can read (expected a student .pt with its .json, an .onnx "
+        "or a TorchScript file)"
+    )
 
 
 def image_files(paths: Sequence[Path]) -> list[Path]:

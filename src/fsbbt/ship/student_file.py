@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from fsbbt.core.errors import FsbbtError
+from fsbbt.core.model_file import ModelFile
 from fsbbt.models.saved import load_network, read_description, save_network
 
 
@@ -58,23 +58,19 @@ def read_student_info(weights: Path) -> StudentInfo:
     )
 
 
+def _weights_file(weights: Path) -> ModelFile:
+    return ModelFile(weights, "student weights", "the file is damaged or not an fsbbt student")
+
+
 def load_student(weights: Path) -> tuple[nn.Module, StudentInfo]:
     """The student network (eval mode, CPU) and its description."""
     info = read_student_info(weights)
-    model = load_network(
-        info.arch,
-        info.input_shape,
-        len(info.class_names),
-        weights,
-        what="student weights",
-        fix="the file is damaged or not an fsbbt student",
-    )
+    model = load_network(info.arch, info.input_shape, len(info.class_names), _weights_file(weights))
     return model, info
 
 
 def _parameter_count(weights: Path) -> int:
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    return sum(tensor.numel() for tensor in state.values())
+    return sum(tensor.numel() for tensor in _weights_file(weights).state_dict().values())
 
 
 def resolve_student(source: Path, method: str | None = None, seed: int | None = None) -> Path:

@@ -10,7 +10,6 @@ so a different draw, teacher or recipe never picks up a stale CVAE.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,8 @@ import torch
 from torch import nn
 
 from fsbbt.core import distributed, progress
-from fsbbt.core.errors import FsbbtError
 from fsbbt.core.identity import identity
+from fsbbt.core.model_file import ModelFile
 from fsbbt.models import build_cvae
 from fsbbt.synth.cvae import CvaeConfig, train_cvae
 from fsbbt.synth.sources import SeedImages
@@ -48,27 +47,15 @@ def cvae_file(store: Path, settings: CvaeConfig, seed: int, key: str) -> Path:
     return store / f"seed{seed}-{settings.kind}-{key}.pt"
 
 
+def _stored(file: Path) -> ModelFile:
+    return ModelFile(file, "the trained CVAE", "delete it and the CVAE is trained again")
+
+
 def _stored_cvae(
     file: Path, weights: dict[str, torch.Tensor], few: SeedImages, settings: CvaeConfig
 ) -> nn.Module:
     model = build_cvae(settings.kind, tuple(few.images_uint8.shape[1:]), few.num_classes, settings.latent_dim)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise FsbbtError(
-            f"the trained CVAE {file} does not fit this CVAE recipe; delete it and the CVAE is trained again"
-        ) from exc
-    return model.eval()
-
-
-def _read_weights(file: Path) -> dict[str, torch.Tensor]:
-    try:
-        return torch.load(file, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-        raise FsbbtError(
-            f"cannot read the trained CVAE {file} ({type(exc).__name__}); "
-            "delete it and the CVAE is trained again"
-        ) from exc
+    return _stored(file).load_into(model, "this CVAE recipe", weights)
 
 
 def stored_or_trained_cvae(few: SeedImages, settings: CvaeConfig, key: str, store: Path | None) -> nn.Module:
@@ -87,10 +74,11 @@ def stored_or_trained_cvae(few: SeedImages, settings: CvaeConfig, key: str, stor
         return train()
     file = cvae_file(store, settings, few.seed, key)
     found = file.is_file() if distributed.is_main_process() else None
-    stored_weights = distributed.broadcast_object(_read_weights(file) if found else None)
+    stored_weights = distributed.broadcast_object(_stored(file).state_dict() if found else None)
     if stored_weights is not None:
+        stored = _stored_cvae(file, stored_weights, few, settings)
         progress.status(f"CVAE trained by an earlier run: {file}")
-        return _stored_cvae(file, stored_weights, few, settings)
+        return stored
     model = train()
     if distributed.is_main_process():
         save_checkpoint(file, model.state_dict())  # atomic: a kill mid-write leaves no half file

@@ -8,6 +8,12 @@ A SPEC is what ``--teacher`` and ``fsbbt teacher serve`` take:
 * a ``.yaml`` file                              → a full ``teacher:`` section
 * a ``.onnx`` file                              → kind onnx
 * a directory holding teacher.json              → kind local (a saved fsbbt teacher)
+* its ``teacher.pt``                            → kind local (the directory)
+* a TorchScript file (told by its bytes)        → kind torchscript
+
+A local teacher's weights are read by :class:`~fsbbt.core.model_file.ModelFile`: a file
+that is not a state dict of the teacher's network, or that holds anything but tensors, is
+a one-line error, never code run.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ import yaml
 from fsbbt.config.loading import validate_tree
 from fsbbt.config.schema import TEACHER_TRANSPORT_KEYS, TeacherConfig
 from fsbbt.core.errors import FsbbtError
+from fsbbt.core.model_file import torch_format
 from fsbbt.data import ImageDataset
 from fsbbt.teacher.blackbox import BlackBoxTeacher
-from fsbbt.teacher.local import METADATA_FILE, LocalTeacher
+from fsbbt.teacher.local import METADATA_FILE, WEIGHTS_FILE, LocalTeacher
 from fsbbt.teacher.outputs import with_output
 
 SPEC_KINDS = ("local", "torchscript", "onnx", "python", "http")
@@ -34,6 +41,8 @@ def spec_to_tree(spec: str) -> dict[str, Any]:
         return {"kind": "http", "url": spec}
     kind, separator, value = spec.partition(":")
     if separator and kind in SPEC_KINDS:
+        if kind == "local":
+            return {"kind": kind, "path": str(_saved_teacher(Path(value)) or value)}
         key = {"python": "function", "http": "url"}.get(kind, "path")
         return {"kind": kind, key: value}
     path = Path(spec)
@@ -49,12 +58,30 @@ def spec_to_tree(spec: str) -> dict[str, Any]:
         return tree
     if path.suffix == ".onnx":
         return {"kind": "onnx", "path": spec}
-    if (path / METADATA_FILE).is_file():
-        return {"kind": "local", "path": spec}
+    saved = _saved_teacher(path)
+    if saved is not None:
+        return {"kind": "local", "path": str(saved)}
+    if path.is_file():
+        found = torch_format(path)
+        if found == "torchscript":
+            return {"kind": "torchscript", "path": spec}
+        if found == "torch.save":
+            raise FsbbtError(
+                f"teacher {spec!r} is PyTorch weights without the {METADATA_FILE} of a saved "
+                f"teacher; give the directory holding {WEIGHTS_FILE} and {METADATA_FILE} "
+                "(written by `fsbbt teacher train`)"
+            )
     raise FsbbtError(
         f"teacher {spec!r} is neither a URL, KIND:VALUE ({', '.join(SPEC_KINDS)}), "
         "a teacher YAML, an .onnx file nor a saved teacher directory"
     )
+
+
+def _saved_teacher(path: Path) -> Path | None:
+    """The saved teacher's directory ``path`` names (itself or its weights file), if any."""
+    if path.name == WEIGHTS_FILE:
+        path = path.parent
+    return path if (path / METADATA_FILE).is_file() else None
 
 
 def teacher_config_from_spec(spec: str, overrides: list[str] | None = None) -> TeacherConfig:

@@ -1,6 +1,7 @@
 """A teacher saved by ``fsbbt teacher train``: weights plus a small JSON of metadata.
 
-Loading uses ``torch.load(weights_only=True)``, so a teacher file cannot run code.
+Weights are read through :class:`~fsbbt.core.model_file.ModelFile`, so a teacher file
+cannot run code and a bad one is a one-line error.
 The module is private to :class:`LocalTeacher`; callers get ``predict_proba`` only.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 from torch import nn
 
 from fsbbt.core.errors import FsbbtError
+from fsbbt.core.model_file import ModelFile
 from fsbbt.core.precision import FP32
 from fsbbt.models.saved import load_network, read_description, save_network
 from fsbbt.train.evaluate import predict_probabilities
@@ -79,9 +81,7 @@ def load_teacher_network(directory: Path) -> tuple[nn.Module, TeacherMetadata]:
         metadata.arch,
         metadata.input_shape,
         len(metadata.class_names),
-        directory / WEIGHTS_FILE,
-        what="teacher weights",
-        fix="re-train the teacher",
+        ModelFile(directory / WEIGHTS_FILE, "teacher weights", "re-train the teacher"),
     )
     return model, metadata
 

@@ -11,20 +11,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fsbbt.core.errors import FsbbtError
+from fsbbt.core.model_file import ModelFile
 from fsbbt.core.tensors import uint8_to_float
 from fsbbt.teacher.local import file_fingerprint
 
 
 class TorchScriptTeacher:
     def __init__(self, path: Path, input_shape: tuple[int, int, int], class_names: tuple[str, ...]) -> None:
-        try:
-            self._model = torch.jit.load(str(path), map_location="cpu").eval()
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise FsbbtError(
-                f"cannot load TorchScript teacher {path} ({type(exc).__name__}); "
-                "give a file saved with torch.jit.save"
-            ) from exc
+        file = ModelFile(path, "TorchScript teacher", "give a file saved with torch.jit.save")
+        self._model = file.torchscript().eval()
         self.input_shape = input_shape
         self.class_names = class_names
         self.fingerprint = f"torchscript:{file_fingerprint(path)}"
