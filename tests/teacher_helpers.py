@@ -1,4 +1,5 @@
-"""Teachers and servers for the tests: a fixed linear teacher, a slow one, a live uvicorn."""
+"""Teachers and servers for the tests: a fixed linear teacher, a slow one, a live uvicorn,
+a saved fsbbt teacher."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import uvicorn
+
+from fsbbt.models import build_classifier
+from fsbbt.teacher.local import TeacherMetadata, save_teacher
 
 HERE = Path(__file__).resolve().parent
 DIGITS_SHAPE = (1, 28, 28)
@@ -34,6 +38,21 @@ def slow_linear_teacher(images_uint8: np.ndarray) -> np.ndarray:
     if log:  # what the teacher really received, ledger or not
         with open(log, "a") as handle:
             handle.write(f"{len(images_uint8)}\n")
+    return linear_teacher(images_uint8)
+
+
+FIRST_CALL_S = 1.0
+_calls_so_far = 0
+
+
+def slow_first_call_teacher(images_uint8: np.ndarray) -> np.ndarray:
+    """:func:`linear_teacher` whose first call takes FIRST_CALL_S, longer than a short client
+    timeout. The count is per loaded copy of this file, and a python teacher given as
+    ``file.py:function`` loads its own copy, so every such teacher starts slow."""
+    global _calls_so_far
+    _calls_so_far += 1
+    if _calls_so_far == 1:
+        time.sleep(FIRST_CALL_S)
     return linear_teacher(images_uint8)
 
 
@@ -76,6 +95,14 @@ def running_server(app: object) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def save_digits_teacher(directory: Path, arch: str = "lenet5") -> torch.nn.Module:
+    """An untrained ``arch`` saved in ``directory`` as `fsbbt teacher train` saves a teacher."""
+    torch.manual_seed(0)
+    model = build_classifier(arch, DIGITS_SHAPE, 10)
+    save_teacher(model, TeacherMetadata(arch, "digits", DIGITS_SHAPE, DIGITS_CLASSES, 0.5, 1, 0), directory)
+    return model
 
 
 def export_torchscript(model: torch.nn.Module, input_shape: tuple[int, ...], path: Path) -> None:

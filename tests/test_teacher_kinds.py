@@ -6,26 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from teacher_helpers import DIGITS_CLASSES, DIGITS_SHAPE, export_onnx, export_torchscript
+from teacher_helpers import DIGITS_CLASSES, DIGITS_SHAPE, export_onnx, export_torchscript, save_digits_teacher
 
 from fsbbt.core.errors import FsbbtError
 from fsbbt.experiment.config import load_config
-from fsbbt.models import build_classifier
 from fsbbt.teacher.factory import build_teacher, spec_to_tree, teacher_config_from_spec
-from fsbbt.teacher.local import LocalTeacher, TeacherMetadata, save_teacher
+from fsbbt.teacher.local import LocalTeacher
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (20, *DIGITS_SHAPE), dtype=np.uint8)
 
 
 @pytest.fixture(scope="module")
 def saved_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    model = build_classifier("lenet5", DIGITS_SHAPE, 10)
     directory = tmp_path_factory.mktemp("teacher")
-    save_teacher(
-        model, TeacherMetadata("lenet5", "digits", DIGITS_SHAPE, DIGITS_CLASSES, 0.5, 1, 0), directory
-    )
+    model = save_digits_teacher(directory)
     export_torchscript(model, DIGITS_SHAPE, directory / "teacher.ts")
     export_onnx(model, DIGITS_SHAPE, directory / "teacher.onnx")
     return directory

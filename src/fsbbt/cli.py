@@ -391,6 +391,24 @@ def teacher_serve(
     max_request_mb: Annotated[
         float, typer.Option("--max-request-mb", metavar="MB", help="largest request body accepted")
     ] = 64.0,
+    max_image_pixels: Annotated[
+        int,
+        typer.Option(
+            "--max-image-pixels",
+            min=1,
+            metavar="N",
+            help="largest image (width × height) a request may declare; checked before decoding",
+        ),
+    ] = 4096 * 4096,
+    answer_cache_mb: Annotated[
+        float,
+        typer.Option(
+            "--answer-cache-mb",
+            min=0,
+            metavar="MB",
+            help="memory for recent answers, replayed to a retried request (Idempotency-Key)",
+        ),
+    ] = 64.0,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -419,6 +437,8 @@ def teacher_serve(
             f"serving {len(served.class_names)}-class teacher for {served.input_shape} inputs on {url}",
             err=True,
         ),
+        max_image_pixels=max_image_pixels,
+        answer_cache_bytes=int(answer_cache_mb * 1024 * 1024),
     )
 
 

@@ -27,12 +27,14 @@ class BlackBoxTeacher(Protocol):
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray: ...
 
 
-TRANSPORT_COUNTS = ("retries", "timeouts")
-"""What a remote teacher counts about its requests (``transport_counts()``), if it can."""
+TRANSPORT_COUNTS = ("retries", "timeouts", "replayed", "paid_twice")
+"""What a remote teacher counts about its requests (``transport_counts()``), if it can:
+requests retried, timeouts among their failures, images the server answered from its
+idempotency cache, images re-sent after a timeout and answered again (maybe paid twice)."""
 
 
 def transport_counts(teacher: object) -> dict[str, int]:
-    """A teacher's retries and timeouts so far in this process (zeros for a local one)."""
+    """A teacher's transport counts so far in this process (zeros for a local one)."""
     counts = getattr(teacher, "transport_counts", None)
     found = counts() if callable(counts) else {}
     return {name: int(found.get(name, 0)) for name in TRANSPORT_COUNTS}
@@ -100,7 +102,7 @@ class QueryOracle:
         self.budget = budget
         self.queries_sent = 0
         self.answers_from_ledger = 0
-        # a remote teacher's retries and timeouts before this oracle (its GET /v1/info)
+        # a remote teacher's transport counts before this oracle (its GET /v1/info)
         self._transport_before = transport_counts(teacher)
 
     @classmethod
@@ -186,9 +188,10 @@ class QueryOracle:
         return validate_probabilities(answer, len(images_uint8), self.num_classes, where)
 
     def usage(self) -> dict[str, int | None]:
-        """The query account for results.json: what this process sent (and the retries and
-        timeouts that cost), and what the ledger has paid for in all, every earlier
-        invocation in the same run directory included."""
+        """The query account for results.json: what this process sent (and the transport
+        counts of sending it: retries, timeouts, replays, images paid twice), and what the
+        ledger has paid for in all, every earlier invocation in the same run directory
+        included."""
         now = transport_counts(self._teacher)
         this_process = {name: now[name] - self._transport_before[name] for name in now}
         in_all = self.ledger.counts()

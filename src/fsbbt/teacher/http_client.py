@@ -6,6 +6,13 @@ errors, 429 and 5xx are retried with exponential backoff and jitter (``Retry-Aft
 is honoured); any other 4xx, or an answer that is not what the protocol says, is a
 one-line error. The bearer token is read from an environment variable and never
 appears in a message, a repr or the ledger.
+
+Every prediction request carries an ``Idempotency-Key`` derived from its content, the
+same on every retry and in a run resumed after SIGKILL, so a server that honours it
+(``fsbbt teacher serve`` does) answers a repeat from memory instead of running its
+teacher again. Such answers say ``Idempotent-Replay: true`` and are counted as
+``replayed``; images re-sent after a timed-out attempt and answered without that mark
+(the server may have run them twice) are counted as ``paid_twice``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,15 @@ import httpx
 import numpy as np
 
 from fsbbt.core.errors import FsbbtError
-from fsbbt.teacher.wire import NPY_MEDIA_TYPE, decode_npy, encode_npy
+from fsbbt.teacher.blackbox import TRANSPORT_COUNTS
+from fsbbt.teacher.wire import (
+    IDEMPOTENCY_KEY_HEADER,
+    NPY_MEDIA_TYPE,
+    REPLAY_HEADER,
+    decode_npy,
+    encode_npy,
+    request_digest,
+)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 BASE_BACKOFF_S = 0.1
@@ -42,11 +57,13 @@ class HttpSettings:
 
 
 class _Retryable(Exception):
-    """A failure worth another try; ``wait_s`` is the server's Retry-After, if it gave one."""
+    """A failure worth another try; ``wait_s`` is the server's Retry-After, if it gave one;
+    ``maybe_answered``: the whole request was sent, so the server may have done the work."""
 
-    def __init__(self, reason: str, wait_s: float | None = None) -> None:
+    def __init__(self, reason: str, wait_s: float | None = None, maybe_answered: bool = False) -> None:
         super().__init__(reason)
         self.wait_s = wait_s
+        self.maybe_answered = maybe_answered
 
 
 class HttpTeacher:
@@ -73,7 +90,7 @@ class HttpTeacher:
             limits=httpx.Limits(max_connections=settings.concurrency),
         )
         self._jitter = random.Random()
-        self._counts = {"retries": 0, "timeouts": 0}
+        self._counts = dict.fromkeys(TRANSPORT_COUNTS, 0)
         self._counts_lock = threading.Lock()  # requests run in `concurrency` threads
         if input_shape is None or class_names is None:
             info = self._with_retries(lambda: self._get_info(), "GET /v1/info")
@@ -87,13 +104,14 @@ class HttpTeacher:
         return f"HttpTeacher({self._base_url!r})"
 
     def transport_counts(self) -> dict[str, int]:
-        """Requests retried, and of the failures those followed, timeouts (this process)."""
+        """Requests retried, and of the failures those followed, timeouts; images the server
+        replayed from its idempotency cache, and images paid twice (this process)."""
         with self._counts_lock:
             return dict(self._counts)
 
-    def _count(self, name: str) -> None:
+    def _count(self, name: str, amount: int = 1) -> None:
         with self._counts_lock:
-            self._counts[name] += 1
+            self._counts[name] += amount
 
     def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
         size = self._settings.request_batch_size
@@ -107,7 +125,28 @@ class HttpTeacher:
 
     def _predict_chunk(self, chunk: np.ndarray) -> np.ndarray:
         body = encode_npy(chunk)
-        return self._with_retries(lambda: self._post_predict(body), "POST /v1/predict")
+        headers = {
+            "Content-Type": NPY_MEDIA_TYPE,
+            "Accept": NPY_MEDIA_TYPE,
+            # a structured-field string, as the IETF idempotency-key draft writes it
+            IDEMPOTENCY_KEY_HEADER: f'"{request_digest(NPY_MEDIA_TYPE, body)}"',
+        }
+        sent_before = False  # has an earlier attempt reached the server whole?
+
+        def attempt() -> np.ndarray:
+            nonlocal sent_before
+            try:
+                response = self._send("POST", "/v1/predict", content=body, headers=headers)
+            except _Retryable as failure:
+                sent_before |= failure.maybe_answered
+                raise
+            if response.headers.get(REPLAY_HEADER, "").lower() == "true":
+                self._count("replayed", len(chunk))
+            elif sent_before:
+                self._count("paid_twice", len(chunk))
+            return _probabilities_of(response)
+
+        return self._with_retries(attempt, "POST /v1/predict")
 
     def _get_info(self) -> dict[str, Any]:
         response = self._send("GET", "/v1/info")
@@ -119,26 +158,16 @@ class HttpTeacher:
             )
         return info
 
-    def _post_predict(self, body: bytes) -> np.ndarray:
-        response = self._send(
-            "POST",
-            "/v1/predict",
-            content=body,
-            headers={"Content-Type": NPY_MEDIA_TYPE, "Accept": NPY_MEDIA_TYPE},
-        )
-        if response.headers.get("content-type", "").startswith(NPY_MEDIA_TYPE):
-            return decode_npy(response.content, "the teacher's answer")
-        answer = _json_of(response, "POST /v1/predict")
-        if not isinstance(answer, dict) or "probabilities" not in answer:
-            raise FsbbtError("the teacher's answer has no 'probabilities' field")
-        return answer["probabilities"]
-
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._client.request(method, self._base_url + path, **kwargs)
         except httpx.TimeoutException as exc:
             self._count("timeouts")
-            raise _Retryable(f"timed out after {self._settings.timeout_s} s") from exc
+            # only a read timeout comes after the whole request was sent
+            raise _Retryable(
+                f"timed out after {self._settings.timeout_s} s",
+                maybe_answered=isinstance(exc, httpx.ReadTimeout),
+            ) from exc
         except httpx.TransportError as exc:
             raise _Retryable(f"connection failed ({type(exc).__name__})") from exc
         if response.status_code in RETRY_STATUSES:
@@ -186,6 +215,16 @@ def retry_after_s(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def _probabilities_of(response: httpx.Response) -> np.ndarray:
+    """The answer's probabilities, from a ``.npy`` body or from JSON (validated later)."""
+    if response.headers.get("content-type", "").startswith(NPY_MEDIA_TYPE):
+        return decode_npy(response.content, "the teacher's answer")
+    answer = _json_of(response, "POST /v1/predict")
+    if not isinstance(answer, dict) or "probabilities" not in answer:
+        raise FsbbtError("the teacher's answer has no 'probabilities' field")
+    return answer["probabilities"]
 
 
 def _json_of(response: httpx.Response, what: str) -> Any:

@@ -106,7 +106,7 @@ class ConvertedTeacher:
         return self._convert(self._teacher.predict_proba(images_uint8), len(self.class_names))
 
     def transport_counts(self) -> dict[str, int]:
-        """The wrapped teacher's retries and timeouts (a remote teacher's), if it counts them."""
+        """The wrapped teacher's transport counts (a remote teacher's), if it counts them."""
         counts = getattr(self._teacher, "transport_counts", None)
         return counts() if callable(counts) else {}
 
