@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import uvicorn
+from PIL import Image
 
 from fsbbt.models import build_classifier
 from fsbbt.teacher.local import TeacherMetadata, save_teacher
@@ -54,6 +55,19 @@ def slow_first_call_teacher(images_uint8: np.ndarray) -> np.ndarray:
     if _calls_so_far == 1:
         time.sleep(FIRST_CALL_S)
     return linear_teacher(images_uint8)
+
+
+def write_digit_images(directory: Path, images: np.ndarray) -> None:
+    """Digits saved in mixed formats, sizes and colour modes, as a user's folder would be."""
+    directory.mkdir(parents=True)
+    for i, image in enumerate(images):
+        picture = Image.fromarray(image[0])
+        if i % 3 == 1:
+            picture.resize((56, 56)).convert("RGB").save(directory / f"img{i:03d}.jpg", quality=95)
+        elif i % 3 == 2:
+            picture.resize((20, 33)).save(directory / f"img{i:03d}.bmp")
+        else:
+            picture.save(directory / f"img{i:03d}.png")
 
 
 def linear_teacher_tree(function: str = "linear_teacher") -> dict:

@@ -11,11 +11,9 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 import yaml
-from PIL import Image
-from teacher_helpers import DIGITS_CLASSES, free_port, linear_teacher_tree
+from teacher_helpers import DIGITS_CLASSES, free_port, linear_teacher_tree, write_digit_images
 
 import fsbbt
 from fsbbt.core.errors import FsbbtError
@@ -25,27 +23,14 @@ from fsbbt.data.folder import load_image_folder
 FAST = ["student.epochs=1", "cvae.epochs=2", "query_batch_size=64"]
 
 
-def _write_images(directory: Path, images: np.ndarray) -> None:
-    """Digits saved in mixed formats, sizes and colour modes, as a user's folder would be."""
-    directory.mkdir(parents=True)
-    for i, image in enumerate(images):
-        picture = Image.fromarray(image[0])
-        if i % 3 == 1:
-            picture.resize((56, 56)).convert("RGB").save(directory / f"img{i:03d}.jpg", quality=95)
-        elif i % 3 == 2:
-            picture.resize((20, 33)).save(directory / f"img{i:03d}.bmp")
-        else:
-            picture.save(directory / f"img{i:03d}.png")
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     root = tmp_path_factory.mktemp("distill")
     digits = load_dataset("digits")
-    _write_images(root / "images", digits.train_images[:30])
+    write_digit_images(root / "images", digits.train_images[:30])
     for label in range(10):
         of_label = digits.test_images[digits.test_labels == label]
-        _write_images(root / "test" / str(label), of_label[:3])
+        write_digit_images(root / "test" / str(label), of_label[:3])
     spec = root / "teacher.yaml"
     spec.write_text(
         yaml.safe_dump(
