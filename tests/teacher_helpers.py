@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import uvicorn
 from PIL import Image
 
 from fsbbt.models import build_classifier
+from fsbbt.teacher.http_client import HttpSettings, HttpTeacher
 from fsbbt.teacher.local import TeacherMetadata, save_teacher
 
 HERE = Path(__file__).resolve().parent
@@ -68,6 +70,29 @@ def write_digit_images(directory: Path, images: np.ndarray) -> None:
             picture.resize((20, 33)).save(directory / f"img{i:03d}.bmp")
         else:
             picture.save(directory / f"img{i:03d}.png")
+
+
+def http_teacher(
+    url: str, timeout_s: float = 10.0, request_batch_size: int = 16, retries: int = 8
+) -> HttpTeacher:
+    """fsbbt's HTTP client for a digits teacher at ``url``, with short back-offs."""
+    settings = HttpSettings(
+        url=url,
+        headers={},
+        token_env=None,
+        request_batch_size=request_batch_size,
+        concurrency=2,
+        timeout_s=timeout_s,
+        retries=retries,
+        max_backoff_s=0.1,
+    )
+    return HttpTeacher(settings, DIGITS_SHAPE, DIGITS_CLASSES)
+
+
+def serve_command(teacher: str | None = None, *options: str) -> list[str]:
+    """argv of ``fsbbt teacher serve`` for ``teacher`` (default: :func:`linear_teacher`)."""
+    served = teacher or f"python:{HERE / 'teacher_helpers.py'}:linear_teacher"
+    return [sys.executable, "-m", "fsbbt", "teacher", "serve", served, *options]
 
 
 def linear_teacher_tree(function: str = "linear_teacher") -> dict:

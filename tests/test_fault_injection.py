@@ -27,14 +27,15 @@ from fault_proxy import FAULTS, FaultPlan, faulty_proxy
 from teacher_helpers import (
     DIGITS_CLASSES,
     DIGITS_SHAPE,
+    http_teacher,
     linear_teacher,
     linear_teacher_tree,
+    serve_command,
     write_digit_images,
 )
 
 from fsbbt.data import load_dataset
 from fsbbt.teacher.blackbox import QueryOracle
-from fsbbt.teacher.http_client import HttpSettings, HttpTeacher
 
 CLIENT_TIMEOUT_S = 0.4  # the proxy's delayed answers (1 s) always miss it
 
@@ -54,7 +55,7 @@ def teacher_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def served(spec: Path, cli_environment: dict[str, str]) -> Iterator[str]:
     """``fsbbt teacher serve SPEC`` on a free port, as its URL, while in use."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "fsbbt", "teacher", "serve", str(spec), "--port", "0"],
+        serve_command(str(spec), "--port", "0"),
         env=cli_environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -89,17 +90,7 @@ def test_queries_through_a_faulty_network_are_answered_and_paid_once(
     images = np.random.default_rng(3).integers(0, 256, (960, *DIGITS_SHAPE), dtype=np.uint8)
     plan = FaultPlan(rate=0.4, seed=5, delay_s=1.0)
     with served(teacher_spec, cli_environment) as url, faulty_proxy(url, plan) as proxy:
-        settings = HttpSettings(
-            url=proxy,
-            headers={},
-            token_env=None,
-            request_batch_size=32,
-            concurrency=2,
-            timeout_s=CLIENT_TIMEOUT_S,
-            retries=20,
-            max_backoff_s=0.1,
-        )
-        teacher = HttpTeacher(settings, DIGITS_SHAPE, DIGITS_CLASSES)
+        teacher = http_teacher(proxy, CLIENT_TIMEOUT_S, request_batch_size=32, retries=20)
         oracle = QueryOracle.keeping_answers_in(tmp_path, teacher, batch_size=128)
         answers = oracle.query(images)
         again = oracle.query(images)  # every answer from the ledger now

@@ -14,7 +14,6 @@ import io
 import re
 import struct
 import subprocess
-import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -31,13 +30,14 @@ from teacher_helpers import (
     DIGITS_SHAPE,
     HERE,
     FixedTeacher,
+    http_teacher,
     linear_teacher,
     running_server,
+    serve_command,
 )
 
 from fsbbt.teacher.answer_cache import ENTRY_OVERHEAD_BYTES
 from fsbbt.teacher.blackbox import QueryOracle
-from fsbbt.teacher.http_client import HttpSettings, HttpTeacher
 from fsbbt.teacher.python_function import PythonFunctionTeacher
 from fsbbt.teacher.server import create_app
 from fsbbt.teacher.wire import (
@@ -158,13 +158,8 @@ def test_serve_announces_after_binding_and_logs_no_traceback() -> None:
     """The real command on port 0: connect the moment the line appears (no retry), then
     make every mistake; its log is that one line and nothing else."""
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fsbbt",
-            "teacher",
-            "serve",
-            f"python:{HERE / 'teacher_helpers.py'}:linear_teacher",
+        serve_command(
+            None,
             "--port",
             "0",
             "--max-request-mb",
@@ -173,7 +168,7 @@ def test_serve_announces_after_binding_and_logs_no_traceback() -> None:
             f"input_shape={list(DIGITS_SHAPE)}",
             "--set",
             f"class_names={list(DIGITS_CLASSES)}",
-        ],
+        ),
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -196,20 +191,6 @@ def _stats(url: str) -> dict[str, int]:
     return httpx.get(f"{url}/v1/stats").json()
 
 
-def _http_teacher(url: str, timeout_s: float = 10.0) -> HttpTeacher:
-    settings = HttpSettings(
-        url=url,
-        headers={},
-        token_env=None,
-        request_batch_size=16,
-        concurrency=2,
-        timeout_s=timeout_s,
-        retries=8,
-        max_backoff_s=0.2,
-    )
-    return HttpTeacher(settings, DIGITS_SHAPE, DIGITS_CLASSES)
-
-
 def _slow_first_call_teacher() -> PythonFunctionTeacher:
     return PythonFunctionTeacher(
         f"{HERE / 'teacher_helpers.py'}:slow_first_call_teacher", DIGITS_SHAPE, DIGITS_CLASSES
@@ -218,11 +199,11 @@ def _slow_first_call_teacher() -> PythonFunctionTeacher:
 
 def test_the_same_request_is_evaluated_once() -> None:
     with running_server(create_app(FixedTeacher())) as url:
-        first = _http_teacher(url)
+        first = http_teacher(url)
         assert np.allclose(first.predict_proba(IMAGES), linear_teacher(IMAGES), atol=1e-6)
         assert _stats(url)["teacher_evaluations"] == len(IMAGES)
         # a new client (a run resumed after SIGKILL) derives the same keys from the same images
-        resumed = _http_teacher(url)
+        resumed = http_teacher(url)
         assert np.allclose(resumed.predict_proba(IMAGES), linear_teacher(IMAGES), atol=1e-6)
         stats = _stats(url)
         assert stats["teacher_evaluations"] == len(IMAGES) and stats["replayed"] == len(IMAGES)
@@ -257,7 +238,7 @@ def test_a_retry_after_a_timeout_is_answered_from_the_servers_cache() -> None:
     """The client gives up on the slow first answer and retries; the server, still working
     on it, answers the retry with that same evaluation."""
     with running_server(create_app(_slow_first_call_teacher())) as url:
-        oracle = QueryOracle(_http_teacher(url, timeout_s=0.3), batch_size=len(IMAGES))
+        oracle = QueryOracle(http_teacher(url, timeout_s=0.3), batch_size=len(IMAGES))
         assert np.allclose(oracle.query(IMAGES), linear_teacher(IMAGES), atol=1e-6)
         assert _stats(url)["teacher_evaluations"] == len(IMAGES)
     usage = oracle.usage()
@@ -285,7 +266,7 @@ def _forgetful_server(evaluated: list[int]) -> FastAPI:
 def test_images_paid_twice_are_counted_against_a_server_that_forgets() -> None:
     evaluated: list[int] = []
     with running_server(_forgetful_server(evaluated)) as url:
-        teacher = _http_teacher(url, timeout_s=0.3)
+        teacher = http_teacher(url, timeout_s=0.3)
         teacher.predict_proba(IMAGES[:16])
     assert evaluated[:2] == [16, 16]  # the timed-out request, and its retry, both run
     counts = teacher.transport_counts()
@@ -297,7 +278,7 @@ def test_the_answer_cache_stays_within_its_bytes() -> None:
     key_chars = 64  # request_digest's hex
     entry = batch * len(DIGITS_CLASSES) * 4 + 2 * key_chars + ENTRY_OVERHEAD_BYTES
     with running_server(create_app(FixedTeacher(), answer_cache_bytes=3 * entry)) as url:
-        teacher = _http_teacher(url)
+        teacher = http_teacher(url)
         for start in range(0, len(IMAGES), batch):
             teacher.predict_proba(IMAGES[start : start + batch])
             stats = _stats(url)

@@ -7,7 +7,6 @@ import email.utils
 import random
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,11 +17,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from teacher_helpers import (
     DIGITS_SHAPE,
-    HERE,
     FixedTeacher,
     fast_run_overrides,
     linear_teacher,
     running_server,
+    serve_command,
 )
 
 from fsbbt.core.errors import FsbbtError
@@ -203,16 +202,11 @@ def test_malformed_http_answers_are_one_line_errors(tmp_path: Path, kind: str, m
 
 def test_serve_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
     finished = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fsbbt",
-            "teacher",
-            "serve",
-            f"python:{HERE / 'teacher_helpers.py'}:linear_teacher",
+        serve_command(
+            None,
             "--host",
             "0.0.0.0",
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=60,
