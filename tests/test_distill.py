@@ -44,7 +44,7 @@ def test_distill_is_a_run_that_predict_export_and_a_rerun_reuse(
     folders: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
     images_dir, test_dir, spec = folders
-    assert load_image_folder(images_dir, (1, 28, 28)).shape == (30, 1, 28, 28)
+    assert load_image_folder(images_dir, (1, 28, 28))[0].shape == (30, 1, 28, 28)
     results = fsbbt.distill(
         str(spec), images_dir, tmp_path, test_images=test_dir, query_budget=300, overrides=FAST
     )
