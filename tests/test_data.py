@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fsbbt.core.errors import FsbbtError
-from fsbbt.data import load_dataset, sample_fewshot_indices
+from fsbbt.data import hold_out_validation, load_dataset, sample_fewshot_indices
 from fsbbt.data.catalog import FASHION_MNIST, MNIST, load_idx_dataset
 from fsbbt.data.digits import load_digits_dataset
 from fsbbt.data.idx import read_idx, write_idx
@@ -177,3 +177,18 @@ def test_fewshot_is_balanced_seeded_and_distinct() -> None:
         sample_fewshot_indices(labels, 205, 10, seed=0)
     with pytest.raises(FsbbtError, match="fewer than"):
         sample_fewshot_indices(labels, 600, 10, seed=0)
+
+
+def test_a_validation_split_is_held_out_of_the_training_split() -> None:
+    digits = load_dataset("digits")
+    held = hold_out_validation(digits, 200, seed=0)
+    assert np.bincount(held.test_labels, minlength=10).tolist() == [20] * 10
+    # the two parts are exactly the training split, each image on one side only
+    together = np.concatenate([held.train_images, held.test_images])
+    labels = np.concatenate([held.train_labels, held.test_labels])
+    order = np.lexsort(together.reshape(len(together), -1).T)
+    original = np.lexsort(digits.train_images.reshape(len(digits.train_images), -1).T)
+    np.testing.assert_array_equal(together[order], digits.train_images[original])
+    assert sorted(labels.tolist()) == sorted(digits.train_labels.tolist())
+    assert len(held.train_images) == len(digits.train_images) - 200
+    np.testing.assert_array_equal(hold_out_validation(digits, 200, seed=0).test_images, held.test_images)

@@ -152,6 +152,13 @@ class RunConfig(Strict):
     skip_unreadable: bool = Field(
         False, description="dataset images only: leave out (and list) files that do not decode"
     )
+    validation_images: int = Field(
+        0,
+        ge=0,
+        description="hold out this many training images (class-balanced, never drawn as few "
+        "images) and measure every accuracy on them instead of the test split: for choosing "
+        "settings without the test set",
+    )
     n_fewshot: int = Field(2000, ge=1)
     seeds: list[int] = [1]
     methods: list[str] = [
@@ -179,6 +186,10 @@ class RunConfig(Strict):
     def _user_images_have_a_folder(self) -> RunConfig:
         if self.dataset == USER_IMAGES and self.data_dir is None:
             raise ValueError(f"dataset {USER_IMAGES!r} needs data_dir, the folder of images")
+        if self.validation_images and self.dataset == USER_IMAGES:
+            raise ValueError(
+                f"validation_images needs labelled training images; dataset {USER_IMAGES!r} has none"
+            )
         if self.skip_unreadable and self.dataset != USER_IMAGES:
             raise ValueError(f"skip_unreadable applies to dataset {USER_IMAGES!r} only")
         if self.test_data_dir is not None and self.dataset != USER_IMAGES:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from fsbbt.core.errors import FsbbtError
+from fsbbt.data.dataset import ImageDataset
 
 
 def check_fewshot_draw(labels: np.ndarray, n_total: int, num_classes: int) -> int:
@@ -42,3 +45,22 @@ def sample_fewshot_indices(labels: np.ndarray, n_total: int, num_classes: int, s
     indices = np.concatenate(chosen)
     rng.shuffle(indices)
     return indices
+
+
+def hold_out_validation(dataset: ImageDataset, count: int, seed: int = 0) -> ImageDataset:
+    """``dataset`` with ``count`` training images (class-balanced, drawn with ``seed``)
+    moved out of the training split to become its test split.
+
+    For choosing a method's settings without the test set: the few-shot draws then come
+    from the rest of the training split, and every accuracy is measured on images no
+    method ever sees. The true test split is not touched.
+    """
+    indices = sample_fewshot_indices(dataset.train_labels, count, dataset.num_classes, seed)
+    kept = np.setdiff1d(np.arange(len(dataset.train_labels)), indices)
+    return dataclasses.replace(
+        dataset,
+        train_images=dataset.train_images[kept],
+        train_labels=dataset.train_labels[kept],
+        test_images=dataset.train_images[np.sort(indices)],
+        test_labels=dataset.train_labels[np.sort(indices)],
+    )

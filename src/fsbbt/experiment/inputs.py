@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsbbt.config.schema import USER_IMAGES, RunConfig
-from fsbbt.data import ImageDataset, check_fewshot_draw, load_dataset
+from fsbbt.data import ImageDataset, check_fewshot_draw, hold_out_validation, load_dataset
 from fsbbt.data.folder import load_user_images
 from fsbbt.teacher.blackbox import BlackBoxTeacher
 from fsbbt.teacher.factory import build_teacher
@@ -31,5 +31,11 @@ def data_and_teacher(config: RunConfig, out_dir: Path) -> tuple[ImageDataset, Bl
         )
         return dataset, teacher
     dataset = load_dataset(config.dataset, config.data_dir)
+    if config.validation_images:
+        check_fewshot_draw(dataset.train_labels, config.validation_images, dataset.num_classes)
     check_fewshot_draw(dataset.train_labels, config.n_fewshot, dataset.num_classes)
-    return dataset, build_teacher(config.teacher, dataset, out_dir)
+    # the teacher is the black box the user has: the same with or without a validation split
+    teacher = build_teacher(config.teacher, dataset, out_dir)
+    if config.validation_images:
+        dataset = hold_out_validation(dataset, config.validation_images)
+    return dataset, teacher

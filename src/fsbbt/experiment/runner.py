@@ -108,6 +108,8 @@ def run_experiment(config: RunConfig, out_dir: Path, jobs: int = 1) -> dict[str,
         "methods": {key: record.summary() for key, record in records.items()},
         "queries": usage,
         "test_images": len(dataset.test_images),
+        # what every accuracy here was measured on
+        "evaluated_on": "validation" if config.validation_images else "test",
         "skipped_images": list(dataset.skipped_files),
         "config": config.model_dump(mode="json"),
         "machine": {

@@ -30,7 +30,9 @@ _NOT_IN_FINGERPRINT = {
     "methods",
     "data_dir",
     "test_data_dir",
-    "skip_unreadable",  # what it changes, the images, has its own identity (seed_run)
+    # what these two change, the images, has its own identity (seed_run)
+    "skip_unreadable",
+    "validation_images",
     "curve_points",
     "query_batch_size",
     "query_budget",

@@ -20,7 +20,10 @@ def results_table(results: dict[str, Any]) -> Table:
     """Teacher and each method: accuracy mean ± std, macro-F1, queries, seconds, paper."""
     dataset = results["dataset"]
     seeds = results["seeds"]
-    table = Table(title=f"{dataset}  N = {results['n_fewshot']}  seeds {seeds}", box=box.SIMPLE_HEAD)
+    title = f"{dataset}  N = {results['n_fewshot']}  seeds {seeds}"
+    if results.get("evaluated_on") == "validation":
+        title += f"  students scored on {results['test_images']:,} held-out training images"
+    table = Table(title=title, box=box.SIMPLE_HEAD)
     # the method name must stay whole even in an 80-column terminal; numbers may squeeze
     table.add_column("method/student", no_wrap=True)
     for header in ("accuracy %", "macro-F1 %", "teacher queries", "s/seed", "paper %"):
