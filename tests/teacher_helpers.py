@@ -17,7 +17,10 @@ import torch
 import uvicorn
 from PIL import Image
 
+from fsbbt.experiment.config import load_config
+from fsbbt.methods import FewShotSet, MethodContext
 from fsbbt.models import build_classifier
+from fsbbt.teacher import QueryOracle
 from fsbbt.teacher.http_client import HttpSettings, HttpTeacher
 from fsbbt.teacher.local import TeacherMetadata, save_teacher
 
@@ -177,3 +180,29 @@ def fast_run_overrides(teacher_tree: dict, *extra: str) -> list[str]:
         f"teacher={json.dumps(teacher_tree)}",
         *extra,
     ]
+
+
+class CountingTeacher(FixedTeacher):
+    """The linear teacher, counting every image that reaches it."""
+
+    def __init__(self) -> None:
+        self.images_seen = 0
+
+    def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
+        self.images_seen += len(images_uint8)
+        return linear_teacher(images_uint8)
+
+
+def method_context(
+    n: int, *overrides: str, query_budget: int | None = None, seeds: str = "[1]"
+) -> tuple[MethodContext, CountingTeacher, QueryOracle]:
+    """A one-seed digits context for a method run in this process, on ``n`` random images,
+    against a :class:`CountingTeacher`; ``overrides`` as ``--set`` would give them."""
+    config = load_config("digits", ["student.epochs=1", "curve_points=0", f"seeds={seeds}", *overrides])
+    images = np.random.default_rng(0).integers(0, 256, (n, 1, 28, 28), dtype=np.uint8)
+    teacher = CountingTeacher()
+    oracle = QueryOracle(teacher, batch_size=64, budget=query_budget)
+    context = MethodContext(
+        config, 1, FewShotSet(images, np.zeros(n, np.int64)), oracle, test_accuracy=lambda model: 0.5
+    )
+    return context, teacher, oracle

@@ -7,40 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from teacher_helpers import FixedTeacher, linear_teacher
+from teacher_helpers import method_context
 from torch import nn
 
 from fsbbt.core.errors import FsbbtError
-from fsbbt.experiment.config import load_config
-from fsbbt.methods import FewShotSet, MethodContext
 from fsbbt.methods.bbkd import _select_new_mixes, least_confident_weights, pair_pool, run_bbkd
 from fsbbt.synth import mix_pairs
-from fsbbt.teacher import QueryOracle
 from fsbbt.train.evaluate import predict_probabilities
-
-
-class CountingTeacher(FixedTeacher):
-    """The linear teacher, counting every image that reaches it."""
-
-    def __init__(self) -> None:
-        self.images_seen = 0
-
-    def predict_proba(self, images_uint8: np.ndarray) -> np.ndarray:
-        self.images_seen += len(images_uint8)
-        return linear_teacher(images_uint8)
-
-
-def _context(
-    n: int, *overrides: str, query_budget: int | None = None, seeds: str = "[1]"
-) -> tuple[MethodContext, CountingTeacher, QueryOracle]:
-    config = load_config("digits", ["student.epochs=1", "curve_points=0", f"seeds={seeds}", *overrides])
-    images = np.random.default_rng(0).integers(0, 256, (n, 1, 28, 28), dtype=np.uint8)
-    teacher = CountingTeacher()
-    oracle = QueryOracle(teacher, batch_size=64, budget=query_budget)
-    context = MethodContext(
-        config, 1, FewShotSet(images, np.zeros(n, np.int64)), oracle, test_accuracy=lambda model: 0.5
-    )
-    return context, teacher, oracle
 
 
 @pytest.mark.parametrize("count", [7, 8, 40])
@@ -54,7 +27,9 @@ def test_pool_holds_each_unordered_pair_once(count: int) -> None:
 
 
 def test_bbkd_spends_exactly_its_budget_in_rounds(tmp_path: Path) -> None:
-    context, teacher, oracle = _context(40, "bbkd.budget=290", "bbkd.per_round=100", "bbkd.pool_cap=300")
+    context, teacher, oracle = method_context(
+        40, "bbkd.budget=290", "bbkd.per_round=100", "bbkd.pool_cap=300"
+    )
     context.stage_checkpoint = tmp_path / "stage.ckpt"
     outcome = run_bbkd(context, "lenet5-half")
     # finished rounds' checkpoints are dropped; the last round's is the stage's own
@@ -66,14 +41,14 @@ def test_bbkd_spends_exactly_its_budget_in_rounds(tmp_path: Path) -> None:
 
 
 def test_bbkd_default_budget_is_fsbbts_n_plus_m() -> None:
-    context, teacher, _ = _context(30, "synthesis.budget=120", "bbkd.per_round=50", "bbkd.pool_cap=50")
+    context, teacher, _ = method_context(30, "synthesis.budget=120", "bbkd.per_round=50", "bbkd.pool_cap=50")
     outcome = run_bbkd(context, "lenet5-half")
     assert outcome.teacher_queries == teacher.images_seen == 150
     assert [queries for queries, _ in outcome.query_curve] == [30, 80, 130, 150]
 
 
 def test_bbkd_shrinks_to_its_seed_share_of_the_query_budget() -> None:
-    context, teacher, _ = _context(
+    context, teacher, _ = method_context(
         30, "synthesis.budget=400", "bbkd.per_round=100", query_budget=300, seeds="[1, 2]"
     )
     outcome = run_bbkd(context, "lenet5-half")
@@ -81,7 +56,7 @@ def test_bbkd_shrinks_to_its_seed_share_of_the_query_budget() -> None:
 
 
 def test_bbkd_refuses_a_budget_the_pool_cannot_fill() -> None:
-    context, teacher, _ = _context(10, "bbkd.budget=100")  # 10 images: 40 pairs only
+    context, teacher, _ = method_context(10, "bbkd.budget=100")  # 10 images: 40 pairs only
     with pytest.raises(FsbbtError, match="give only 40 pairs"):
         run_bbkd(context, "lenet5-half")
     assert teacher.images_seen == 0  # refused before any query

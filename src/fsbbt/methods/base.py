@@ -150,6 +150,17 @@ def train_student(
     return context.trainings.submit(training)
 
 
+def round_checkpoint(context: MethodContext, round_index: int, last: bool) -> Path | None:
+    """Where a method that trains a student per round checkpoints round ``round_index``:
+    a file of its own, so a resumed run reloads finished rounds instead of retraining them;
+    the ``last`` round uses the stage's file (the runner drops it when the stage is done)."""
+    if context.stage_checkpoint is None or last:
+        return context.stage_checkpoint
+    return context.stage_checkpoint.with_name(
+        f"{context.stage_checkpoint.stem}.round{round_index}{context.stage_checkpoint.suffix}"
+    )
+
+
 def synthetic_images_within_budget(context: MethodContext, wanted: int, what: str) -> int:
     """How many images beyond the N few ones a method may query for one seed: ``wanted``,
     shrunk so that every seed's N + its synthetic sets fit ``query_budget``.

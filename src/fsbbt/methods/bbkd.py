@@ -51,6 +51,7 @@ from fsbbt.core.errors import FsbbtError
 from fsbbt.methods.base import (
     MethodContext,
     MethodOutcome,
+    round_checkpoint,
     synthetic_images_within_budget,
     train_student,
 )
@@ -159,16 +160,6 @@ def _select_new_mixes(
     )
 
 
-def _round_checkpoint(context: MethodContext, round_index: int, last: bool) -> Path | None:
-    """Each round checkpoints to its own file, so a resumed run reloads finished rounds
-    instead of retraining them; the last round uses the stage's file (the runner drops it)."""
-    if context.stage_checkpoint is None or last:
-        return context.stage_checkpoint
-    return context.stage_checkpoint.with_name(
-        f"{context.stage_checkpoint.stem}.round{round_index}{context.stage_checkpoint.suffix}"
-    )
-
-
 def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
     settings = context.config.bbkd
     fewshot_images = context.fewshot.images_uint8
@@ -218,7 +209,7 @@ def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
             probs = context.oracle.query(mixes, f"BBKD round {round_index}: label {size} mixes")
             labelled_images = np.concatenate([labelled_images, mixes])
             labelled_probs = np.concatenate([labelled_probs, probs])
-        checkpoint = _round_checkpoint(context, round_index, round_index == len(round_sizes))
+        checkpoint = round_checkpoint(context, round_index, round_index == len(round_sizes))
         if checkpoint is not None and checkpoint != context.stage_checkpoint:
             checkpoints.append(checkpoint)
         # the next round's queries are chosen by this student: wait for it

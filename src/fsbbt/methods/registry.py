@@ -8,6 +8,7 @@ from fsbbt.core.errors import FsbbtError
 from fsbbt.methods.bbkd import BBKD
 from fsbbt.methods.declaration import RUN_SECTIONS, Method, declaration_problems
 from fsbbt.methods.fsbbt import FSBBT
+from fsbbt.methods.fsbbt_active import FSBBT_ACTIVE
 from fsbbt.methods.standard_kd import STANDARD_KD
 from fsbbt.methods.student_alone import STUDENT_ALONE
 
@@ -18,6 +19,7 @@ METHODS: dict[str, Method] = {
         STANDARD_KD,
         FSBBT,
         BBKD,
+        FSBBT_ACTIVE,
     )
 }
 

@@ -1,0 +1,301 @@
+"""FS-BBT-active: spend a fixed query budget where it teaches the student most.
+
+FS-BBT asks the teacher about every synthetic image it makes. This method makes a free
+pool many times larger than the budget, without a single query, and buys answers in
+rounds for the images the current student is least sure of:
+
+1. Query the N few images; train a first student on them.
+2. Pool (``active.pool_*``): MixUp pairs of the few images with λ ~ U(0, 1), samples of
+   FS-BBT's CVAE (trained on the few images and their answers), and random rotations and
+   shifts of the few images, each quantised to uint8 like every queried image, and
+   ``active.pool_factor`` times the images still to buy.
+3. Each of ``active.rounds`` rounds buys an equal share of the rest of the budget: the
+   round's student scores the pool (``active.selection``: entropy or margin of its
+   prediction, or random); with ``class_balance`` each class the student predicts gets an
+   equal quota of the most uncertain; with ``diversity`` a greedy k-center pass over the
+   student's penultimate features picks the share among four times as many candidates,
+   so one round does not buy near-duplicates. The next student trains, fresh, on
+   everything bought so far for ``round_epochs`` epochs.
+4. The final student trains fresh with the full student recipe on all N + bought images,
+   and with ``pseudo_labels`` also on the unbought pool images the last round's student
+   is confident about (top-1 ≥ ``pseudo_threshold``), labelled by that student: answers
+   nobody paid for, at most ``pseudo_share`` times as many as were bought.
+
+Every query is counted: the few images, every round; the pool asks nothing of the
+teacher. The budget is spent exactly and never exceeded (a test checks it, with a resume
+after SIGKILL). The selection is a function of the seed and of students trained from the
+seed, so a resumed run buys the same images and its ledger answers them for free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from fsbbt.config.schema import Strict
+from fsbbt.core import progress
+from fsbbt.core.errors import FsbbtError
+from fsbbt.core.tensors import float_to_uint8, uint8_to_float
+from fsbbt.methods.base import (
+    MethodContext,
+    MethodOutcome,
+    round_checkpoint,
+    synthetic_images_within_budget,
+    train_student,
+)
+from fsbbt.methods.declaration import BudgetShare, Method
+from fsbbt.synth import mix_pairs
+from fsbbt.synth.cvae_source import CvaeSource
+from fsbbt.synth.sources import SeedImages
+from fsbbt.teacher.blackbox import image_keys
+from fsbbt.train.augment import geometry_for, random_affine
+from fsbbt.train.evaluate import predict_probabilities
+from fsbbt.train.workers import TrainedClassifier
+
+CANDIDATES_PER_PICK = 4  # the diversity pass chooses among this many times the round's share
+SCORING_BATCH = 1024
+
+
+class ActiveConfig(Strict):
+    """FS-BBT-active (this module's docstring says what each key does)."""
+
+    budget: int | None = Field(
+        None,
+        ge=1,
+        description="teacher queries in all, the N few images included; default N + synthesis.budget",
+    )
+    rounds: int = Field(4, ge=1, description="rounds of buying answers after the few images")
+    pool_factor: float = Field(8.0, ge=1.0, description="free pool size, in images still to buy")
+    pool_mixup: bool = True
+    pool_cvae: bool = True
+    pool_geometric: bool = True
+    selection: Literal["entropy", "margin", "random"] = "entropy"
+    class_balance: bool = True
+    diversity: bool = True
+    round_epochs: int | None = Field(
+        None, ge=1, description="epochs of each round's student; default student.epochs // 5"
+    )
+    pseudo_labels: bool = True
+    pseudo_threshold: float = Field(0.9, gt=0, le=1)
+    pseudo_share: float = Field(1.0, ge=0)
+
+
+def _pool(context: MethodContext, few_probs: np.ndarray, size: int) -> np.ndarray:
+    """``size`` free images from the few ones (MixUp, CVAE, geometric, as switched on),
+    uint8, in a seeded order; nothing is queried."""
+    settings = context.config.active
+    few_images = context.fewshot.images_uint8
+    kinds = [k for k, on in (("mixup", settings.pool_mixup), ("cvae", settings.pool_cvae),
+                             ("geometric", settings.pool_geometric)) if on]  # fmt: skip
+    if not kinds:
+        raise FsbbtError(
+            "fsbbt-active needs a pool: set at least one of active.pool_mixup, pool_cvae, pool_geometric"
+        )
+    shares = np.full(len(kinds), size // len(kinds))
+    shares[: size % len(kinds)] += 1
+    rng = np.random.default_rng([context.seed, 7])
+    parts = []
+    for kind, count in zip(kinds, shares, strict=True):
+        if kind == "mixup":
+            first, second = rng.integers(0, len(few_images), (2, count))
+            parts.append(mix_pairs(few_images, first, second, rng.uniform(0, 1, count).astype(np.float32)))
+        elif kind == "cvae":
+            few = SeedImages(few_images, few_probs.argmax(axis=1), context.num_classes, context.seed)
+            source = CvaeSource(context.config.cvae, context.cache.cvaes, context.cvae_store)
+            parts.append(source.draw(few, int(count)).images_uint8)
+        else:
+            geometry = geometry_for(context.config.student.geometry, context.input_shape[0])
+            chosen = rng.integers(0, len(few_images), count)
+            views = random_affine(uint8_to_float(few_images[chosen]), rng, geometry)
+            parts.append(float_to_uint8(views.numpy()))
+    pool = np.concatenate(parts)
+    return pool[rng.permutation(len(pool))]
+
+
+def _scores_and_features(student: nn.Module, images_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The student's probabilities and penultimate features (the input of its last linear
+    layer) for every image."""
+    last_linear = [module for module in student.modules() if isinstance(module, nn.Linear)][-1]
+    captured: list[torch.Tensor] = []
+    hook = last_linear.register_forward_hook(
+        lambda _m, inputs, _o: captured.append(inputs[0].detach().float())
+    )
+    try:
+        probs = predict_probabilities(student, images_uint8, SCORING_BATCH)
+    finally:
+        hook.remove()
+    return probs, torch.cat(captured).cpu().numpy() if captured else np.zeros((0, 0), np.float32)
+
+
+def _uncertainty(probs: np.ndarray, selection: str, rng: np.random.Generator) -> np.ndarray:
+    """Higher = more worth an answer."""
+    if selection == "random":
+        return rng.random(len(probs))
+    if selection == "margin":
+        top_two = np.sort(probs, axis=1)[:, -2:]
+        return top_two[:, 0] - top_two[:, 1]  # minus the margin
+    return -(probs * np.log(np.clip(probs, 1e-12, None))).sum(axis=1)
+
+
+def _balanced_top(uncertainty: np.ndarray, predicted: np.ndarray, count: int, classes: int) -> np.ndarray:
+    """The ``count`` most uncertain positions, taken round-robin over the classes the
+    student predicts: equal quotas, and a class with too few candidates leaves the rest
+    of its quota to the others."""
+    ranked = [np.flatnonzero(predicted == c) for c in range(classes)]
+    ranked = [members[np.argsort(-uncertainty[members], kind="stable")] for members in ranked]
+    positions = np.concatenate(ranked)
+    rank_in_class = np.concatenate([np.arange(len(members)) for members in ranked])
+    class_of = np.concatenate([np.full(len(members), c) for c, members in enumerate(ranked)])
+    return positions[np.lexsort((class_of, rank_in_class))[:count]]
+
+
+def _k_center(features: np.ndarray, labelled: np.ndarray, count: int) -> np.ndarray:
+    """Greedy k-center: ``count`` rows of ``features``, each the farthest (Euclidean) from
+    the labelled features and the rows already chosen."""
+    candidates = torch.from_numpy(features)
+    nearest = torch.full((len(candidates),), torch.inf)
+    for start in range(0, len(labelled), SCORING_BATCH):  # bounded memory for a large labelled set
+        chunk = torch.from_numpy(labelled[start : start + SCORING_BATCH])
+        nearest = torch.minimum(nearest, torch.cdist(candidates, chunk).min(dim=1).values)
+    chosen = []
+    for _ in range(min(count, len(candidates))):
+        pick = int(nearest.argmax())
+        chosen.append(pick)
+        nearest = torch.minimum(nearest, torch.cdist(candidates, candidates[pick : pick + 1]).squeeze(1))
+        nearest[pick] = -1.0
+    return np.asarray(chosen, np.int64)
+
+
+def _select(
+    context: MethodContext, student: nn.Module, pool: np.ndarray, available: np.ndarray,
+    labelled_images: np.ndarray, count: int, round_index: int,
+) -> np.ndarray:  # fmt: skip
+    """Positions in ``pool`` of the ``count`` images to buy this round."""
+    settings = context.config.active
+    rng = np.random.default_rng([context.seed, 8, round_index])
+    left = np.flatnonzero(available)
+    probs, features = _scores_and_features(student, pool[left])
+    uncertainty = _uncertainty(probs, settings.selection, rng)
+    wanted = count * CANDIDATES_PER_PICK if settings.diversity else count
+    if settings.class_balance:
+        candidates = _balanced_top(uncertainty, probs.argmax(axis=1), wanted, context.num_classes)
+    else:
+        candidates = np.argsort(-uncertainty, kind="stable")[:wanted]
+    if settings.diversity and len(candidates) > count:
+        _, labelled_features = _scores_and_features(student, labelled_images)
+        candidates = candidates[_k_center(features[candidates], labelled_features, count)]
+    return left[candidates[:count]]
+
+
+def _round_student(context: MethodContext, arch: str, images: np.ndarray, probs: np.ndarray,
+                   round_index: int, epochs: int) -> TrainedClassifier:  # fmt: skip
+    """A fresh student trained for ``epochs`` on what was bought so far (waited for: it
+    chooses the next round's images)."""
+    student = context.config.student.model_copy(update={"epochs": epochs})
+    round_context = dataclasses.replace(
+        context,
+        config=context.config.model_copy(update={"student": student}),
+        stage_checkpoint=round_checkpoint(context, round_index, last=False),
+    )
+    return train_student(
+        round_context, arch, images, probs, f"fsbbt-active/{arch} round {round_index}"
+    ).result()
+
+
+def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
+    settings = context.config.active
+    few_images = context.fewshot.images_uint8
+    n = len(few_images)
+    wanted_total = settings.budget or n + context.config.synthesis.budget
+    if wanted_total < n:
+        raise FsbbtError(
+            f"active.budget {wanted_total} cannot label the {n} few images; set it to at least {n}"
+        )
+    to_buy = synthetic_images_within_budget(context, wanted_total - n, "fsbbt-active's purchases")
+    round_sizes = [to_buy // settings.rounds + (r < to_buy % settings.rounds) for r in range(settings.rounds)]
+    round_epochs = settings.round_epochs or max(1, context.config.student.epochs // 5)
+
+    bought_images = few_images
+    bought_probs = context.oracle.query(few_images, "label the few images")
+    pool = _pool(context, bought_probs, int(np.ceil(settings.pool_factor * to_buy)))
+    # a pool image whose bytes were bought already (a few image, a repeat) is not for sale
+    bought_keys = set(image_keys(few_images))
+    available = np.array([key not in bought_keys for key in image_keys(pool)])
+    if available.sum() < to_buy:
+        raise FsbbtError(
+            f"fsbbt-active's pool holds {available.sum()} new images, fewer than the {to_buy} "
+            "to buy; raise active.pool_factor"
+        )
+    query_curve: list[tuple[int, float]] = []
+
+    def next_student(round_index: int) -> nn.Module:
+        model = _round_student(context, arch, bought_images, bought_probs, round_index, round_epochs).model
+        if context.test_accuracy is not None:  # a point of the curve, never a selection
+            query_curve.append((len(bought_images), context.test_accuracy(model)))
+            progress.status(
+                f"fsbbt-active round {round_index}: {len(bought_images)} queries, "
+                f"accuracy {query_curve[-1][1]:.4f}"
+            )
+        return model
+
+    student = next_student(0)
+    for round_index, size in enumerate(round_sizes, start=1):
+        positions = _select(context, student, pool, available, bought_images, size, round_index)
+        available[positions] = False
+        probs = context.oracle.query(
+            pool[positions], f"fsbbt-active round {round_index}: label {size} images"
+        )
+        bought_images = np.concatenate([bought_images, pool[positions]])
+        bought_probs = np.concatenate([bought_probs, probs])
+        if round_index < len(round_sizes) or settings.pseudo_labels:  # the last labels the pool
+            student = next_student(round_index)
+    train_images, train_targets = bought_images, bought_probs
+    if settings.pseudo_labels and settings.pseudo_share > 0:
+        train_images, train_targets = _with_pseudo_labels(
+            context, student, pool, available, bought_images, bought_probs
+        )
+    for round_index in range(len(round_sizes) + 1):  # the rounds are done: nothing left to resume
+        finished_round = round_checkpoint(context, round_index, last=False)
+        if finished_round is not None:
+            finished_round.unlink(missing_ok=True)
+    training = train_student(context, arch, train_images, train_targets, f"fsbbt-active/{arch}")
+    return MethodOutcome(training, teacher_queries=len(bought_images), query_curve=query_curve)
+
+
+def _with_pseudo_labels(
+    context: MethodContext, student: nn.Module, pool: np.ndarray, available: np.ndarray,
+    bought_images: np.ndarray, bought_probs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The bought images and answers, plus the unbought pool images ``student`` is
+    confident about, with its own probabilities as their targets (never sent to the teacher)."""
+    settings = context.config.active
+    left = np.flatnonzero(available)
+    if not len(left):
+        return bought_images, bought_probs
+    probs = predict_probabilities(student, pool[left], SCORING_BATCH)
+    confident = np.flatnonzero(probs.max(axis=1) >= settings.pseudo_threshold)
+    limit = int(settings.pseudo_share * (len(bought_images) - len(context.fewshot.images_uint8)))
+    confident = confident[np.argsort(-probs[confident].max(axis=1), kind="stable")][:limit]
+    progress.status(f"fsbbt-active: {len(confident)} pool images pseudo-labelled by the student, unpaid")
+    return (
+        np.concatenate([bought_images, pool[left[confident]]]),
+        np.concatenate([bought_probs, probs[confident]]),
+    )
+
+
+FSBBT_ACTIVE = Method(
+    name="fsbbt-active",
+    summary="FS-BBT-active: a free MixUp/CVAE/geometric pool, answers bought in rounds for "
+    "the images the student is least sure of, confident pool images pseudo-labelled",
+    run=run_fsbbt_active,
+    reads=("student", "teacher", "synthesis", "cvae", "active"),
+    sections={"active": ActiveConfig},
+    budget=BudgetShare(
+        sections=("student", "synthesis", "cvae", "active"), per_student=True, size_key="active.budget"
+    ),
+)

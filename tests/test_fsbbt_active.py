@@ -1,0 +1,122 @@
+"""FS-BBT-active: its selection rules, and a budget always spent exactly and never exceeded,
+in rounds, under a run-wide query budget and after a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from teacher_helpers import fast_run_overrides, linear_teacher_tree, method_context
+
+from fsbbt.core.errors import FsbbtError
+from fsbbt.methods import FewShotSet
+from fsbbt.methods.fsbbt_active import _balanced_top, _k_center, _uncertainty, run_fsbbt_active
+from fsbbt.teacher.ledger import LEDGER_FILE
+
+
+def test_balanced_top_gives_each_predicted_class_an_equal_quota() -> None:
+    uncertainty = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.1, 0.2])
+    predicted = np.array([0, 0, 0, 0, 0, 1, 2])
+    # round-robin by rank: class 0's best, class 1's, class 2's, then class 0 again
+    assert _balanced_top(uncertainty, predicted, 4, 3).tolist() == [0, 5, 6, 1]
+    # classes 1 and 2 run out: class 0 fills the rest, most uncertain first
+    assert _balanced_top(uncertainty, predicted, 6, 3).tolist() == [0, 5, 6, 1, 2, 3]
+
+
+def test_k_center_takes_the_farthest_point_each_time() -> None:
+    features = np.array([[0.0], [1.0], [10.0], [10.5], [5.0]], np.float32)
+    labelled = np.array([[0.0]], np.float32)
+    assert _k_center(features, labelled, 3).tolist() == [3, 4, 1]
+
+
+def test_uncertainty_ranks_flat_predictions_first() -> None:
+    probs = np.array([[0.98, 0.01, 0.01], [0.4, 0.35, 0.25], [0.5, 0.5, 0.0]])
+    rng = np.random.default_rng(0)
+    assert np.argmax(_uncertainty(probs, "entropy", rng)) == 1
+    assert np.argmax(_uncertainty(probs, "margin", rng)) == 2
+    assert np.argmin(_uncertainty(probs, "margin", rng)) == 0
+
+
+@pytest.mark.parametrize("switches", [[], ["active.class_balance=false", "active.diversity=false"]])
+def test_the_budget_is_spent_exactly_in_rounds(tmp_path: Path, switches: list[str]) -> None:
+    context, teacher, oracle = method_context(
+        40, "active.budget=250", "active.rounds=3", "active.round_epochs=1", "cvae.epochs=2", *switches
+    )
+    context.stage_checkpoint = tmp_path / "stage.ckpt"
+    outcome = run_fsbbt_active(context, "lenet5-half")
+    outcome.trained.result()
+    # N = 40, then three rounds of 70; the fourth point is the student that pseudo-labels
+    assert [queries for queries, _ in outcome.query_curve] == [40, 110, 180, 250]
+    assert outcome.teacher_queries == 250 == oracle.queries_sent == teacher.images_seen == len(oracle.ledger)
+    # the rounds' checkpoints are dropped; the final student's is the stage's own
+    assert [p.name for p in tmp_path.iterdir()] == ["stage.ckpt"]
+
+
+def test_a_run_wide_query_budget_shrinks_it_to_the_seed_share() -> None:
+    context, teacher, _ = method_context(
+        30, "synthesis.budget=400", "active.round_epochs=1", query_budget=300, seeds="[1, 2]"
+    )
+    outcome = run_fsbbt_active(context, "lenet5-half")
+    assert outcome.teacher_queries == teacher.images_seen == 150  # 300 // 2 seeds
+
+
+def test_a_pool_too_small_for_the_budget_is_refused_before_buying() -> None:
+    context, teacher, _ = method_context(
+        20, "active.budget=100", "active.pool_mixup=false", "active.pool_cvae=false"
+    )
+    # views of a blank image are all the same blank image: a pool of one new image at most
+    context.fewshot = FewShotSet(np.zeros((20, 1, 28, 28), np.uint8), np.zeros(20, np.int64))
+    with pytest.raises(FsbbtError, match="raise active.pool_factor"):
+        run_fsbbt_active(context, "lenet5-half")
+    assert teacher.images_seen == 1  # only the few images, of which one is distinct
+
+
+BATCH, FEW, BUDGET = 16, 50, 290
+
+
+def _command(out: Path) -> list[str]:
+    overrides = fast_run_overrides(
+        linear_teacher_tree("slow_linear_teacher"),
+        f"query_batch_size={BATCH}",
+        f"n_fewshot={FEW}",
+        f"active.budget={BUDGET}",
+        "active.round_epochs=1",
+        "methods=[fsbbt-active/lenet5-half]",
+    )
+    return [sys.executable, "-m", "fsbbt", "run", "digits", "--out", str(out), "-q",
+            *[part for assignment in overrides for part in ("--set", assignment)]]  # fmt: skip
+
+
+def _ledger_rows(out: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{out / LEDGER_FILE}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+@pytest.mark.slow
+def test_killed_in_a_round_it_resumes_and_spends_the_budget_exactly(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "FSBBT_TEST_TEACHER_SLEEP_S": "0.2"}
+    victim = subprocess.Popen(_command(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while _ledger_rows(out) < FEW + BATCH:  # into the first round's purchases
+        assert victim.poll() is None, victim.stderr.read() if victim.stderr else ""
+        assert time.monotonic() < deadline, "the run never reached the first round"
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert FEW < _ledger_rows(out) < BUDGET
+    subprocess.run(_command(out), env=env, check=True, capture_output=True, timeout=300)
+    results = json.loads((out / "results.json").read_text())
+    assert results["methods"]["fsbbt-active/lenet5-half"]["teacher_queries"] == BUDGET
+    assert _ledger_rows(out) == results["queries"]["paid_in_all"] == BUDGET  # spent, never exceeded
