@@ -13,6 +13,7 @@ import pytest
 from fsbbt.core.errors import FsbbtError
 from fsbbt.report.build import build_report
 from fsbbt.report.figures import query_efficiency_series
+from fsbbt.report.merge import load_run, merge_runs
 
 
 def _method(accuracy: list[float], queries: int, query_curves: list[list[list[float]]] | None = None) -> dict:
@@ -38,6 +39,7 @@ def _write_run(
     methods: dict,
     teacher_accuracy: float = 0.9,
     figures: bool = True,
+    **extra: object,
 ) -> Path:
     run_dir.mkdir(parents=True)
     results = {
@@ -47,6 +49,7 @@ def _write_run(
         "teacher": {"arch": "lenet5", "test_accuracy": teacher_accuracy},
         "methods": methods,
         "queries": {"sent": 1000, "from_ledger": 0, "budget": None},
+        **extra,
     }
     (run_dir / "results.json").write_text(json.dumps(results))
     if figures:
@@ -150,3 +153,64 @@ def test_report_command_writes_both_files(runs: list[Path], tmp_path: Path, run_
     failed = run_cli("report", runs[0], runs[0], "--out", tmp_path / "x", check=False)
     lines = [line for line in failed.stderr.splitlines() if line.strip()]
     assert failed.returncode == 2 and len(lines) == 1 and "seed 1 is in both" in lines[0]
+
+
+def _budget_runs(tmp_path: Path, evaluated_on: str = "validation") -> list[Path]:
+    """benchmarks/query_efficiency.py's layout: one run per total budget, the same methods
+    and seeds in each, every method asking for the whole budget."""
+    runs = []
+    for budget, fsbbt, bbkd in ((2500, [0.60, 0.64], [0.58, 0.60]), (4000, [0.70, 0.72], [0.66, 0.70])):
+        rounds = [[[2000, 0.5], [budget, accuracy]] for accuracy in bbkd]
+        methods = {
+            "fsbbt/lenet5-half": _method(fsbbt, budget),
+            "bbkd/lenet5-half": _method(bbkd, budget, rounds),
+            "standard-kd/lenet5-half": _method([0.55, 0.57], 2000) if budget == 2500 else None,
+        }
+        methods = {key: summary for key, summary in methods.items() if summary is not None}
+        runs.append(
+            _write_run(
+                tmp_path / evaluated_on / f"budget-{budget}",
+                "mnist",
+                [1, 2],
+                methods,
+                figures=False,
+                evaluated_on=evaluated_on,
+                test_images=200,
+            )
+        )
+    return runs
+
+
+def test_runs_at_several_budgets_are_points_not_seeds(tmp_path: Path) -> None:
+    runs = _budget_runs(tmp_path)
+    [merged] = merge_runs([(run, load_run(run)) for run in runs])
+    assert list(merged["methods"]) == [
+        "fsbbt/lenet5-half @ 2,500",
+        "fsbbt/lenet5-half @ 4,000",
+        "bbkd/lenet5-half @ 2,500",
+        "bbkd/lenet5-half @ 4,000",
+        "standard-kd/lenet5-half",  # measured at one count: as before
+    ]
+    assert merged["methods"]["bbkd/lenet5-half @ 4,000"]["seeds"] == [1, 2]
+    series = {line.label: line for line in query_efficiency_series(merged)}
+    # one line per method key, x = its queries, each run's final point (not BBKD's rounds)
+    assert series["fsbbt/lenet5-half"].queries == [2500, 4000]
+    np.testing.assert_allclose(series["fsbbt/lenet5-half"].accuracy_mean, [0.62, 0.71])
+    np.testing.assert_allclose(series["bbkd/lenet5-half"].accuracy_std, [0.01, 0.02])
+    assert series["standard-kd/lenet5-half"].queries == [2000]
+
+    text = build_report(runs, tmp_path / "report")[0].read_text()
+    assert "### mnist: accuracy against teacher queries across runs" in text
+    assert "| method/student | 2,500 queries | 4,000 queries |" in text
+    assert "| fsbbt/lenet5-half | 62.00 ± 2.00 | 71.00 ± 1.00 |" in text
+    assert "| bbkd/lenet5-half | 59.00 ± 1.00 | 68.00 ± 2.00 |" in text
+    assert "held out of the few-shot draws" in text  # the split the accuracies are on
+    # the same seed at the same count in two runs is still refused
+    with pytest.raises(FsbbtError, match="seed 1 is in both"):
+        build_report([runs[0], runs[0]], tmp_path / "again")
+
+
+def test_runs_scored_on_different_splits_are_refused(tmp_path: Path) -> None:
+    validation, test = _budget_runs(tmp_path)[0], _budget_runs(tmp_path, "test")[1]
+    with pytest.raises(FsbbtError, match="different splits"):
+        build_report([validation, test], tmp_path / "report")

@@ -3,8 +3,9 @@
 Reads each run's results.json and the PNGs the run drew, nothing else: no model, no
 ledger, no dataset, so a report is rebuilt in seconds, anywhere, without retraining.
 Per dataset: the paper-style table (ours as mean ± std over seeds beside the paper's
-number), the query-efficiency curve redrawn from the merged numbers, and each run's
-sample grid and training curves.
+number), for methods the runs measured at several budgets a table of accuracy per
+teacher-query count, the query-efficiency curve redrawn from the merged numbers, and
+each run's sample grid and training curves.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from fsbbt.core.errors import FsbbtError
 from fsbbt.report.document import Block, Figure, Heading, Paragraph, TableBlock, to_html, to_markdown
 from fsbbt.report.figures import QUERY_EFFICIENCY_FILE, plot_query_efficiency
-from fsbbt.report.merge import load_run, merge_runs
+from fsbbt.report.merge import load_run, merge_runs, query_sweeps
 from fsbbt.report.paper import paper_accuracy
 
 REPORT_MARKDOWN = "report.md"
@@ -83,6 +84,37 @@ def method_rows(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def sweep_table(results: dict[str, Any]) -> TableBlock | None:
+    """Accuracy per teacher-query count of every method the runs measured at several
+    budgets (rows: method/student, columns: counts), or None if there is no such method."""
+    sweeps = query_sweeps(results)
+    if not sweeps:
+        return None
+    counts = sorted({point["teacher_queries"] for points in sweeps.values() for point in points})
+    rows = []
+    for key, points in sweeps.items():
+        by_count = {point["teacher_queries"]: point for point in points}
+        cells = []
+        for count in counts:
+            point = by_count.get(count)
+            if point is None or point["accuracy_mean"] is None:
+                cells.append("—")
+                continue
+            cells.append(f"{_percent(point['accuracy_mean'])} ± {100 * point['accuracy_std']:.2f}")
+        rows.append([key, *cells])
+    return TableBlock(["method/student", *(f"{count:,} queries" for count in counts)], rows)
+
+
+def _scored_on(results: dict[str, Any]) -> str:
+    """What the accuracies were measured on, for the dataset's paragraph."""
+    if results.get("evaluated_on", "test") == "validation":
+        return (
+            "on training images held out of the few-shot draws (`validation_images`), not on "
+            "the test split (the teacher's is on the test split)"
+        )
+    return "on the full test split"
+
+
 def _transport_note(results: dict[str, Any]) -> str:
     """Retries and timeouts of a remote teacher, where there were any."""
     retries, timeouts = results.get("retries_in_all", 0), results.get("timeouts_in_all", 0)
@@ -112,8 +144,8 @@ def _dataset_blocks(results: dict[str, Any], out_dir: Path) -> list[Block]:
         Paragraph(
             f"Seeds {', '.join(map(str, results['seeds']))}; runs: "
             f"{', '.join(results['runs'])}. Teacher {teacher['arch']}. Accuracy is top-1 "
-            "on the full test split after the last epoch (no model selection), mean ± "
-            "population std over seeds. Teacher queries: images one seed of the method "
+            "after the last epoch (no model selection), mean ± population std over seeds, "
+            f"{_scored_on(results)}. Teacher queries: images one seed of the method "
             f"had labelled. Their last invocations sent {results['queries_sent']:,} "
             f"queries; their run directories have paid for {results['queries_paid']:,} "
             "answers in all (methods and re-runs share answers through the ledger)"
@@ -129,14 +161,26 @@ def _dataset_blocks(results: dict[str, Any], out_dir: Path) -> list[Block]:
                 "their students are not strictly comparable."
             )
         )
+    sweep = sweep_table(results)
+    if sweep is not None:
+        blocks += [
+            Heading(f"{dataset}: accuracy against teacher queries across runs", level=3),
+            Paragraph(
+                "Methods the runs measured at more than one query count (one run per budget, "
+                "`benchmarks/query_efficiency.py`): accuracy %, mean ± population std over "
+                "the seeds at that count; a column is the method's own teacher queries, the "
+                "N few images included. In the table above they are `METHOD/ARCH @ QUERIES`."
+            ),
+            sweep,
+        ]
     curve = figures / f"{_slug(dataset)}-{QUERY_EFFICIENCY_FILE}"
     plot_query_efficiency(results, curve)
     blocks.append(
         Figure(
             curve,
             f"{dataset}: student accuracy against teacher queries "
-            "(BBKD per round; FS-BBT per synthetic budget; "
-            "Standard-KD at N)",
+            "(BBKD per round, or per run where the runs differ in budget; FS-BBT per "
+            "synthetic budget; Standard-KD at N)",
         )
     )
     for index, run in enumerate(results["runs"]):

@@ -129,22 +129,28 @@ def query_efficiency_series(results: dict[str, Any]) -> list[QuerySeries]:
 
     A method that queries in rounds (BBKD) gives its per-round points; every other method
     gives one point (its queries, its accuracy), and points of one method/student that
-    differ only in their budget (``fsbbt[synthesis.budget=...]``) join into a line.
+    differ only in their budget (``fsbbt[synthesis.budget=...]``) join into a line. So do
+    the points of one method key that merged runs measured at several budgets (entries
+    with a ``method_key``, :func:`fsbbt.report.merge.query_sweeps`), rounds or not: each
+    run's final point, whatever the method's other settings.
     """
     budget_keys = _budget_keys()
     families: dict[str, list[tuple[float, float, float]]] = {}
     series: list[QuerySeries] = []
     for key, summary in results["methods"].items():
-        spec = parse_method_entry(key)
         if summary.get("accuracy_mean") is None:  # no labelled test set: nothing to plot
             continue
-        if not all(o.split("=", 1)[0] in budget_keys for o in spec.overrides):
-            continue
-        rounds = _round_points(summary.get("query_curves") or [])
-        if rounds is not None:
-            series.append(QuerySeries(key, rounds.queries, rounds.accuracy_mean, rounds.accuracy_std))
-            continue
-        family = f"{spec.method}/{spec.arch}"
+        if "method_key" in summary:
+            family = summary["method_key"]
+        else:
+            spec = parse_method_entry(key)
+            if not all(o.split("=", 1)[0] in budget_keys for o in spec.overrides):
+                continue
+            rounds = _round_points(summary.get("query_curves") or [])
+            if rounds is not None:
+                series.append(QuerySeries(key, rounds.queries, rounds.accuracy_mean, rounds.accuracy_std))
+                continue
+            family = f"{spec.method}/{spec.arch}"
         families.setdefault(family, []).append(
             (float(summary["teacher_queries"]), summary["accuracy_mean"], summary["accuracy_std"])
         )
@@ -157,9 +163,11 @@ def query_efficiency_series(results: dict[str, Any]) -> list[QuerySeries]:
 
 
 def plot_query_efficiency(results: dict[str, Any], path: Path) -> None:
-    """Student test accuracy against teacher queries, every method on the same axes.
+    """Student accuracy against teacher queries, every method on the same axes.
 
-    A method that asks nothing (Student-Alone) and the teacher are horizontal lines.
+    A method that asks nothing (Student-Alone) and the teacher are horizontal lines. The
+    accuracies are on the split results.json says (``evaluated_on``: the test split, or
+    held-out training images); the teacher's is always on the test split.
     """
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for line in query_efficiency_series(results):
@@ -184,11 +192,12 @@ def plot_query_efficiency(results: dict[str, Any], path: Path) -> None:
             color="black",
             linestyle="--",
             linewidth=1,
-            label=f"teacher {results['teacher']['arch']}",
+            label=f"teacher {results['teacher']['arch']}"
+            + ("" if results.get("evaluated_on", "test") == "test" else " (test split)"),
         )
     axis.set(
         xlabel="teacher queries (images labelled)",
-        ylabel="student test accuracy (%)",
+        ylabel=f"student {results.get('evaluated_on', 'test')} accuracy (%)",
         title=f"{results['dataset']}, N = {results['n_fewshot']}: accuracy per query "
         f"(mean ± std over {len(results['seeds'])} seed(s))",
     )
