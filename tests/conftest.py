@@ -45,7 +45,7 @@ def cli_command(args: Sequence[str | Path], processes: int = 1) -> list[str]:
     ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run_cli() -> RunCli:
     """Run the CLI to completion; fail the test with its output if it exits non-zero."""
 

@@ -54,9 +54,17 @@ def _assert_same_students(run: Path, reference_run: Path) -> None:
             assert torch.equal(state[key], tensor), f"{name}: {key} differs"
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(run_cli, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run both kill tests must end equal to, trained once for the module."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "run"
+    run_cli(*RUN, "--out", out, "-q")
+    return out
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_checkpoint(
-    run_cli, fsbbt_command, cli_environment, tmp_path: Path
+    run_cli, fsbbt_command, cli_environment, tmp_path: Path, uninterrupted: Path
 ) -> None:
     out = tmp_path / "killed"
     checkpoint = out / "checkpoints" / "seed1__standard-kd__lenet5.ckpt"
@@ -92,13 +100,12 @@ def test_killed_run_resumes_from_its_checkpoint(
 
     # Every draw is a function of (seed, epoch), so the resumed run ends with exactly the
     # weights of a run that was never interrupted (CPU, one thread per training: deterministic).
-    run_cli(*RUN, "--out", tmp_path / "uninterrupted", "-q")
-    _assert_same_students(out, tmp_path / "uninterrupted")
+    _assert_same_students(out, uninterrupted)
 
 
 @pytest.mark.slow
 def test_run_killed_while_students_train_side_by_side_resumes(
-    run_cli, fsbbt_command, cli_environment, tmp_path: Path
+    run_cli, fsbbt_command, cli_environment, tmp_path: Path, uninterrupted: Path
 ) -> None:
     out = tmp_path / "killed"
     process = subprocess.Popen(
@@ -112,8 +119,7 @@ def test_run_killed_while_students_train_side_by_side_resumes(
     _kill_when(process, out / "checkpoints" / "seed1__standard-kd__lenet5.ckpt")
     assert not (out / "results.json").exists()
     run_cli(*RUN, "--out", out, "-q")
-    run_cli(*RUN, "--out", tmp_path / "uninterrupted", "-q")
-    _assert_same_students(out, tmp_path / "uninterrupted")
+    _assert_same_students(out, uninterrupted)
 
 
 def test_fit_classifier_resume_equals_uninterrupted(tmp_path: Path) -> None:
