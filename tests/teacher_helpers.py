@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from fsbbt.methods import FewShotSet, MethodContext
 from fsbbt.models import build_classifier
 from fsbbt.teacher import QueryOracle
 from fsbbt.teacher.http_client import HttpSettings, HttpTeacher
+from fsbbt.teacher.ledger import LEDGER_FILE
 from fsbbt.teacher.local import TeacherMetadata, save_teacher
 
 HERE = Path(__file__).resolve().parent
@@ -206,3 +208,12 @@ def method_context(
         config, 1, FewShotSet(images, np.zeros(n, np.int64)), oracle, test_accuracy=lambda model: 0.5
     )
     return context, teacher, oracle
+
+
+def ledger_rows(out: Path) -> int:
+    """Answers in a run directory's ledger, read without locking it (0 before it exists)."""
+    try:
+        with sqlite3.connect(f"file:{out / LEDGER_FILE}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+    except sqlite3.Error:  # not created yet
+        return 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from teacher_helpers import fast_run_overrides, linear_teacher_tree, method_context
+from teacher_helpers import fast_run_overrides, ledger_rows, linear_teacher_tree, method_context
 
 from fsbbt.core.errors import FsbbtError
 from fsbbt.methods import FewShotSet
 from fsbbt.methods.fsbbt_active import _balanced_top, _k_center, _uncertainty, run_fsbbt_active
-from fsbbt.teacher.ledger import LEDGER_FILE
 
 
 def test_balanced_top_gives_each_predicted_class_an_equal_quota() -> None:
@@ -95,28 +93,20 @@ def _command(out: Path) -> list[str]:
             *[part for assignment in overrides for part in ("--set", assignment)]]  # fmt: skip
 
 
-def _ledger_rows(out: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{out / LEDGER_FILE}?mode=ro", uri=True) as db:
-            return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
-    except sqlite3.Error:  # not created yet
-        return 0
-
-
 @pytest.mark.slow
 def test_killed_in_a_round_it_resumes_and_spends_the_budget_exactly(tmp_path: Path) -> None:
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "FSBBT_TEST_TEACHER_SLEEP_S": "0.2"}
     victim = subprocess.Popen(_command(out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
-    while _ledger_rows(out) < FEW + BATCH:  # into the first round's purchases
+    while ledger_rows(out) < FEW + BATCH:  # into the first round's purchases
         assert victim.poll() is None, victim.stderr.read() if victim.stderr else ""
         assert time.monotonic() < deadline, "the run never reached the first round"
         time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    assert FEW < _ledger_rows(out) < BUDGET
+    assert FEW < ledger_rows(out) < BUDGET
     subprocess.run(_command(out), env=env, check=True, capture_output=True, timeout=300)
     results = json.loads((out / "results.json").read_text())
     assert results["methods"]["fsbbt-active/lenet5-half"]["teacher_queries"] == BUDGET
-    assert _ledger_rows(out) == results["queries"]["paid_in_all"] == BUDGET  # spent, never exceeded
+    assert ledger_rows(out) == results["queries"]["paid_in_all"] == BUDGET  # spent, never exceeded

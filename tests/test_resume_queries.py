@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from teacher_helpers import fast_run_overrides, linear_teacher_tree
+from teacher_helpers import fast_run_overrides, ledger_rows, linear_teacher_tree
 
 from fsbbt.teacher.ledger import LEDGER_FILE
 
@@ -50,14 +50,6 @@ def _env(log: Path) -> dict[str, str]:
     }
 
 
-def _ledger_rows(out: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{out / LEDGER_FILE}?mode=ro", uri=True) as db:
-            return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
-    except sqlite3.Error:  # not created yet
-        return 0
-
-
 def _received(log: Path) -> int:
     return sum(int(line) for line in log.read_text().split())
 
@@ -73,13 +65,13 @@ def test_sigkilled_run_resumes_without_paying_twice(tmp_path: Path) -> None:
     out, log = tmp_path / "killed", tmp_path / "teacher.log"
     victim = subprocess.Popen(_command(out), env=_env(log), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while _ledger_rows(out) < FEW + 2 * BATCH:  # the few images and some synthetic ones
+    while ledger_rows(out) < FEW + 2 * BATCH:  # the few images and some synthetic ones
         assert victim.poll() is None, victim.stderr.read() if victim.stderr else ""
         assert time.monotonic() < deadline, "the run never reached the synthetic queries"
         time.sleep(0.02)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    answered_before_kill = _ledger_rows(out)
+    answered_before_kill = ledger_rows(out)
     received_before_kill = _received(log)
     assert not (out / "results.json").exists()
 

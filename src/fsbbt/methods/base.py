@@ -150,6 +150,19 @@ def train_student(
     return context.trainings.submit(training)
 
 
+def images_to_buy(context: MethodContext, budget: int | None, budget_key: str, what: str) -> int:
+    """How many images beyond the N few ones a method with a total-queries key
+    (``bbkd.budget``, ``active.budget``) may buy for one seed: ``budget``, by default
+    FS-BBT's N + M, less the N, shrunk to the seed's share of ``query_budget``."""
+    n = len(context.fewshot.images_uint8)
+    wanted_total = budget or n + context.config.synthesis.budget
+    if wanted_total < n:
+        raise FsbbtError(
+            f"{budget_key} {wanted_total} cannot label the {n} few images; set it to at least {n}"
+        )
+    return synthetic_images_within_budget(context, wanted_total - n, what)
+
+
 def round_checkpoint(context: MethodContext, round_index: int, last: bool) -> Path | None:
     """Where a method that trains a student per round checkpoints round ``round_index``:
     a file of its own, so a resumed run reloads finished rounds instead of retraining them;

@@ -51,8 +51,8 @@ from fsbbt.core.errors import FsbbtError
 from fsbbt.methods.base import (
     MethodContext,
     MethodOutcome,
+    images_to_buy,
     round_checkpoint,
-    synthetic_images_within_budget,
     train_student,
 )
 from fsbbt.methods.declaration import BudgetShare, Method
@@ -164,12 +164,7 @@ def run_bbkd(context: MethodContext, arch: str) -> MethodOutcome:
     settings = context.config.bbkd
     fewshot_images = context.fewshot.images_uint8
     n = len(fewshot_images)
-    wanted_total = settings.budget or n + context.config.synthesis.budget
-    if wanted_total < n:
-        raise FsbbtError(
-            f"bbkd.budget {wanted_total} cannot label the {n} few images; set it to at least {n}"
-        )
-    mix_count = synthetic_images_within_budget(context, wanted_total - n, "BBKD's mixes")
+    mix_count = images_to_buy(context, settings.budget, "bbkd.budget", "BBKD's mixes")
     first, second = pair_pool(n)
     if mix_count > len(first):
         raise FsbbtError(

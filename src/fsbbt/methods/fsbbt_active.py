@@ -44,8 +44,8 @@ from fsbbt.core.tensors import float_to_uint8, uint8_to_float
 from fsbbt.methods.base import (
     MethodContext,
     MethodOutcome,
+    images_to_buy,
     round_checkpoint,
-    synthetic_images_within_budget,
     train_student,
 )
 from fsbbt.methods.declaration import BudgetShare, Method
@@ -210,13 +210,7 @@ def _round_student(context: MethodContext, arch: str, images: np.ndarray, probs:
 def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
     settings = context.config.active
     few_images = context.fewshot.images_uint8
-    n = len(few_images)
-    wanted_total = settings.budget or n + context.config.synthesis.budget
-    if wanted_total < n:
-        raise FsbbtError(
-            f"active.budget {wanted_total} cannot label the {n} few images; set it to at least {n}"
-        )
-    to_buy = synthetic_images_within_budget(context, wanted_total - n, "fsbbt-active's purchases")
+    to_buy = images_to_buy(context, settings.budget, "active.budget", "fsbbt-active's purchases")
     round_sizes = [to_buy // settings.rounds + (r < to_buy % settings.rounds) for r in range(settings.rounds)]
     round_epochs = settings.round_epochs or max(1, context.config.student.epochs // 5)
 
