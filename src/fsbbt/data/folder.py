@@ -26,6 +26,14 @@ T = TypeVar("T")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
 
+class UnreadableImage(FsbbtError):
+    """A file that does not decode as an image; ``problem`` says what for the skip list."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.problem = f"{path} is not a readable image ({reason})"
+        super().__init__(f"{self.problem}; remove or replace the file")
+
+
 def list_images(directory: Path) -> list[Path]:
     """Image files under ``directory`` (recursively), sorted."""
     if not directory.is_dir():
@@ -45,9 +53,7 @@ def read_image(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray:
                 converted = converted.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(converted, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise FsbbtError(
-            f"{path} is not a readable image ({type(exc).__name__}); remove or replace the file"
-        ) from exc
+        raise UnreadableImage(path, type(exc).__name__) from exc
     return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
@@ -71,8 +77,8 @@ def read_readable_images(
     for index, path in enumerate(progress.track(paths, description, len(paths), "img")):
         try:
             images[len(kept)] = read_image(path, input_shape)
-        except FsbbtError as exc:
-            skipped.append(str(exc).split(";")[0])
+        except UnreadableImage as exc:
+            skipped.append(exc.problem)
             progress.status(f"skipped {skipped[-1]}")
             continue
         kept.append(index)
@@ -83,9 +89,7 @@ def _unreadable_hint(read: Callable[[], T]) -> T:
     """``read()``, its unreadable-image error extended with the way around it."""
     try:
         return read()
-    except FsbbtError as exc:
-        if "is not a readable image" not in str(exc):
-            raise
+    except UnreadableImage as exc:
         raise FsbbtError(f"{exc}, or pass --skip-unreadable to leave such files out") from exc
 
 
