@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from teacher_helpers import fast_run_overrides, ledger_rows, linear_teacher_tree, method_context
 
 from fsbbt.core.errors import FsbbtError
@@ -56,6 +57,38 @@ def test_the_budget_is_spent_exactly_in_rounds(tmp_path: Path, switches: list[st
     assert outcome.teacher_queries == 250 == oracle.queries_sent == teacher.images_seen == len(oracle.ledger)
     # the rounds' checkpoints are dropped; the final student's is the stage's own
     assert [p.name for p in tmp_path.iterdir()] == ["stage.ckpt"]
+
+
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_warm_start_begins_each_round_from_the_previous_rounds_weights(warm_start: bool) -> None:
+    context, _, _ = method_context(
+        40, "active.budget=160", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
+        f"active.warm_start={str(warm_start).lower()}",
+    )  # fmt: skip
+    submitted, finished = [], []
+    submit = context.trainings.submit
+
+    def recording(training):  # noqa: ANN001, ANN202 - a pass-through spy on the pool
+        submitted.append(training)
+        future = submit(training)
+        future.add_done_callback(lambda done: finished.append(done.result().model.state_dict()))
+        return future
+
+    context.trainings.submit = recording
+    run_fsbbt_active(context, "lenet5-half").trained.result()
+    # rounds 0, 1, 2 (the one that pseudo-labels), then the final student, always fresh
+    assert len(submitted) == 4 and submitted[0].initial_state is None
+    assert submitted[-1].initial_state is None
+    for round_index in (1, 2):
+        start = submitted[round_index].initial_state
+        if not warm_start:
+            assert start is None
+            continue
+        previous = finished[round_index - 1]
+        assert start.keys() == previous.keys()
+        assert all(torch.equal(start[key], previous[key]) for key in start)
+        built = submitted[round_index].build().state_dict()
+        assert all(torch.equal(built[key], previous[key]) for key in built)
 
 
 def test_a_run_wide_query_budget_shrinks_it_to_the_seed_share() -> None:

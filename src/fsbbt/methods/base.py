@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import nn
 
 from fsbbt.config.names import AugmentationName
@@ -122,13 +123,15 @@ def train_student(
     targets: np.ndarray,
     description: str,
     augmentation: AugmentationName | None = None,
+    initial_state: dict[str, torch.Tensor] | None = None,
 ) -> Future[TrainedClassifier]:
     """Start training a fresh ``arch`` on (images, soft targets) with the configured
     student recipe, in ``context.trainings``; a method that needs the student before it
     returns (to select its next queries) calls ``.result()``, the others hand the
     future on in their :class:`MethodOutcome` and the next method starts meanwhile.
 
-    ``augmentation`` overrides the recipe's (the baselines use ``student.baseline_augmentation``).
+    ``augmentation`` overrides the recipe's (the baselines use ``student.baseline_augmentation``);
+    ``initial_state`` starts from those weights instead of fresh ones.
     """
     settings = context.config.student
     points = context.config.curve_points
@@ -146,6 +149,7 @@ def train_student(
         eval_every=max(1, settings.epochs // points) if points and context.test_accuracy else 0,
         checkpoint=context.stage_checkpoint,
         statistics_images=context.fewshot.images_uint8 if settings.batch_norm_statistics == "real" else None,
+        initial_state=initial_state,
     )
     return context.trainings.submit(training)
 

@@ -14,8 +14,10 @@ rounds for the images the current student is least sure of:
    prediction, or random); with ``class_balance`` each class the student predicts gets an
    equal quota of the most uncertain; with ``diversity`` a greedy k-center pass over the
    student's penultimate features picks the share among four times as many candidates,
-   so one round does not buy near-duplicates. The next student trains, fresh, on
-   everything bought so far for ``round_epochs`` epochs.
+   so one round does not buy near-duplicates. The next student trains on everything
+   bought so far for ``round_epochs`` epochs: fresh, or with ``warm_start`` from the
+   previous round's weights (cheaper per round than retraining, but it may keep what the
+   early, small purchases taught it).
 4. The final student trains fresh with the full student recipe on all N + bought images,
    and with ``pseudo_labels`` also on the unbought pool images the last round's student
    is confident about (top-1 ≥ ``pseudo_threshold``), labelled by that student: answers
@@ -79,6 +81,9 @@ class ActiveConfig(Strict):
     diversity: bool = True
     round_epochs: int | None = Field(
         None, ge=1, description="epochs of each round's student; default student.epochs // 5"
+    )
+    warm_start: bool = Field(
+        False, description="each round's student starts from the previous round's weights"
     )
     pseudo_labels: bool = True
     pseudo_threshold: float = Field(0.9, gt=0, le=1)
@@ -193,9 +198,10 @@ def _select(
 
 
 def _round_student(context: MethodContext, arch: str, images: np.ndarray, probs: np.ndarray,
-                   round_index: int, epochs: int) -> TrainedClassifier:  # fmt: skip
-    """A fresh student trained for ``epochs`` on what was bought so far (waited for: it
-    chooses the next round's images)."""
+                   round_index: int, epochs: int,
+                   initial_state: dict[str, torch.Tensor] | None) -> TrainedClassifier:  # fmt: skip
+    """A student trained for ``epochs`` on what was bought so far, fresh or from
+    ``initial_state`` (waited for: it chooses the next round's images)."""
     student = context.config.student.model_copy(update={"epochs": epochs})
     round_context = dataclasses.replace(
         context,
@@ -203,8 +209,9 @@ def _round_student(context: MethodContext, arch: str, images: np.ndarray, probs:
         stage_checkpoint=round_checkpoint(context, round_index, last=False),
     )
     return train_student(
-        round_context, arch, images, probs, f"fsbbt-active/{arch} round {round_index}"
-    ).result()
+        round_context, arch, images, probs, f"fsbbt-active/{arch} round {round_index}",
+        initial_state=initial_state,
+    ).result()  # fmt: skip
 
 
 def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
@@ -227,8 +234,11 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
         )
     query_curve: list[tuple[int, float]] = []
 
-    def next_student(round_index: int) -> nn.Module:
-        model = _round_student(context, arch, bought_images, bought_probs, round_index, round_epochs).model
+    def next_student(round_index: int, previous: nn.Module | None) -> nn.Module:
+        warm = previous.state_dict() if settings.warm_start and previous is not None else None
+        model = _round_student(
+            context, arch, bought_images, bought_probs, round_index, round_epochs, warm
+        ).model
         if context.test_accuracy is not None:  # a point of the curve, never a selection
             query_curve.append((len(bought_images), context.test_accuracy(model)))
             progress.status(
@@ -237,7 +247,7 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
             )
         return model
 
-    student = next_student(0)
+    student = next_student(0, None)
     for round_index, size in enumerate(round_sizes, start=1):
         positions = _select(context, student, pool, available, bought_images, size, round_index)
         available[positions] = False
@@ -247,7 +257,7 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
         bought_images = np.concatenate([bought_images, pool[positions]])
         bought_probs = np.concatenate([bought_probs, probs])
         if round_index < len(round_sizes) or settings.pseudo_labels:  # the last labels the pool
-            student = next_student(round_index)
+            student = next_student(round_index, student)
     train_images, train_targets = bought_images, bought_probs
     if settings.pseudo_labels and settings.pseudo_share > 0:
         train_images, train_targets = _with_pseudo_labels(

@@ -73,13 +73,17 @@ class ClassifierTraining:
     eval_every: int = 0
     checkpoint: Path | None = None
     statistics_images: np.ndarray | None = None
+    initial_state: dict[str, torch.Tensor] | None = None
 
     def build(self) -> nn.Module:
         """The untrained network; its initial weights are a function of the seed alone,
         never of what consumed torch's random numbers before (a resumed run equals a
-        fresh one)."""
+        fresh one), or ``initial_state`` (a warm start from an earlier training)."""
         torch.manual_seed(self.seed)
-        return build_classifier(self.arch, self.input_shape, self.num_classes)
+        model = build_classifier(self.arch, self.input_shape, self.num_classes)
+        if self.initial_state is not None:
+            model.load_state_dict(self.initial_state)
+        return model
 
     def run(self) -> TrainedClassifier:
         started = time.perf_counter()
