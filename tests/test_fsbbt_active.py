@@ -18,7 +18,13 @@ from teacher_helpers import fast_run_overrides, ledger_rows, linear_teacher_tree
 
 from fsbbt.core.errors import FsbbtError
 from fsbbt.methods import FewShotSet
-from fsbbt.methods.fsbbt_active import _balanced_top, _k_center, _uncertainty, run_fsbbt_active
+from fsbbt.methods.fsbbt_active import (
+    _balanced_top,
+    _disagreement,
+    _k_center,
+    _uncertainty,
+    run_fsbbt_active,
+)
 
 
 def test_balanced_top_gives_each_predicted_class_an_equal_quota() -> None:
@@ -44,7 +50,21 @@ def test_uncertainty_ranks_flat_predictions_first() -> None:
     assert np.argmin(_uncertainty(probs, "margin", rng)) == 0
 
 
-@pytest.mark.parametrize("switches", [[], ["active.class_balance=false", "active.diversity=false"]])
+def test_disagreement_is_the_total_variation_between_two_students() -> None:
+    first = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    second = np.array([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.2, 0.3, 0.5]])
+    assert _disagreement(first, second).tolist() == [1.0, 0.5, 0.0]
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        [],
+        ["active.class_balance=false", "active.diversity=false"],
+        ["active.selection=disagreement"],
+        ["active.pseudo_labeler=final"],
+    ],
+)
 def test_the_budget_is_spent_exactly_in_rounds(tmp_path: Path, switches: list[str]) -> None:
     context, teacher, oracle = method_context(
         40, "active.budget=250", "active.rounds=3", "active.round_epochs=1", "cvae.epochs=2", *switches
@@ -89,6 +109,45 @@ def test_warm_start_begins_each_round_from_the_previous_rounds_weights(warm_star
         assert all(torch.equal(start[key], previous[key]) for key in start)
         built = submitted[round_index].build().state_dict()
         assert all(torch.equal(built[key], previous[key]) for key in built)
+
+
+def _recorded_trainings(context):  # noqa: ANN001, ANN202 - a pass-through spy on the pool
+    submitted = []
+    submit = context.trainings.submit
+
+    def recording(training):  # noqa: ANN001, ANN202
+        submitted.append(training)
+        return submit(training)
+
+    context.trainings.submit = recording
+    return submitted
+
+
+def test_disagreement_trains_two_students_of_different_seeds_each_round() -> None:
+    context, _, _ = method_context(
+        40, "active.budget=160", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
+        "active.selection=disagreement",
+    )  # fmt: skip
+    submitted = _recorded_trainings(context)
+    run_fsbbt_active(context, "lenet5-half").trained.result()
+    # rounds 0, 1, 2 two students each, then the final student alone, on the run's seed
+    assert len(submitted) == 7
+    pairs = [(submitted[i].seed, submitted[i + 1].seed) for i in (0, 2, 4)]
+    assert all(first == context.seed != second for first, second in pairs)
+    assert len({pair for pair in pairs}) == 1 and submitted[-1].seed == context.seed
+
+
+def test_the_final_labeler_trains_with_the_full_recipe_on_what_was_bought() -> None:
+    context, _, _ = method_context(
+        40, "active.budget=160", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
+        "student.epochs=3", "active.pseudo_labeler=final",
+    )  # fmt: skip
+    submitted = _recorded_trainings(context)
+    run_fsbbt_active(context, "lenet5-half").trained.result()
+    assert [training.recipe.epochs for training in submitted] == [1, 1, 3, 3]
+    labeler, final = submitted[2], submitted[3]
+    assert len(labeler.images_uint8) == 160  # everything bought, nothing pseudo-labelled yet
+    assert len(final.images_uint8) >= 160
 
 
 def test_a_run_wide_query_budget_shrinks_it_to_the_seed_share() -> None:

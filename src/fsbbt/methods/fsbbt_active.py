@@ -11,17 +11,24 @@ rounds for the images the current student is least sure of:
    ``active.pool_factor`` times the images still to buy.
 3. Each of ``active.rounds`` rounds buys an equal share of the rest of the budget: the
    round's student scores the pool (``active.selection``: entropy or margin of its
-   prediction, or random); with ``class_balance`` each class the student predicts gets an
-   equal quota of the most uncertain; with ``diversity`` a greedy k-center pass over the
+   prediction, or random; or ``disagreement``: two students from different seeds train
+   side by side each round, and an image scores the total-variation distance between
+   their predictions, as DisGUIDE queries where two students disagree); with
+   ``class_balance`` each class the student predicts gets an equal quota of the most
+   uncertain; with ``diversity`` a greedy k-center pass over the
    student's penultimate features picks the share among four times as many candidates,
    so one round does not buy near-duplicates. The next student trains on everything
    bought so far for ``round_epochs`` epochs: fresh, or with ``warm_start`` from the
    previous round's weights (cheaper per round than retraining, but it may keep what the
    early, small purchases taught it).
 4. The final student trains fresh with the full student recipe on all N + bought images,
-   and with ``pseudo_labels`` also on the unbought pool images the last round's student
-   is confident about (top-1 ≥ ``pseudo_threshold``), labelled by that student: answers
-   nobody paid for, at most ``pseudo_share`` times as many as were bought.
+   and with ``pseudo_labels`` also on the unbought pool images a student is confident
+   about (top-1 ≥ ``pseudo_threshold``), labelled by that student: answers nobody paid
+   for, at most ``pseudo_share`` times as many as were bought. The labeller
+   (``pseudo_labeler``) is the last round's student (both, averaged, under
+   disagreement), or ``final``: a student trained with the full recipe on everything
+   bought, so the final student is its fresh retraining on the larger set (self-training,
+   at the cost of one more full training).
 
 Every query is counted: the few images, every round; the pool asks nothing of the
 teacher. The budget is spent exactly and never exceeded (a test checks it, with a resume
@@ -32,6 +39,7 @@ seed, so a resumed run buys the same images and its ledger answers them for free
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -76,7 +84,7 @@ class ActiveConfig(Strict):
     pool_mixup: bool = True
     pool_cvae: bool = True
     pool_geometric: bool = True
-    selection: Literal["entropy", "margin", "random"] = "entropy"
+    selection: Literal["entropy", "margin", "random", "disagreement"] = "entropy"
     class_balance: bool = True
     diversity: bool = True
     round_epochs: int | None = Field(
@@ -86,6 +94,9 @@ class ActiveConfig(Strict):
         False, description="each round's student starts from the previous round's weights"
     )
     pseudo_labels: bool = True
+    pseudo_labeler: Literal["round", "final"] = Field(
+        "round", description="who pseudo-labels: the last round's student, or a fully trained one"
+    )
     pseudo_threshold: float = Field(0.9, gt=0, le=1)
     pseudo_share: float = Field(1.0, ge=0)
 
@@ -147,6 +158,12 @@ def _uncertainty(probs: np.ndarray, selection: str, rng: np.random.Generator) ->
     return -(probs * np.log(np.clip(probs, 1e-12, None))).sum(axis=1)
 
 
+def _disagreement(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Total-variation distance between two students' predictions, row by row: 0 where
+    they agree exactly, 1 where they put their mass on different classes."""
+    return 0.5 * np.abs(first - second).sum(axis=1)
+
+
 def _balanced_top(uncertainty: np.ndarray, predicted: np.ndarray, count: int, classes: int) -> np.ndarray:
     """The ``count`` most uncertain positions, taken round-robin over the classes the
     student predicts: equal quotas, and a class with too few candidates leaves the rest
@@ -177,41 +194,69 @@ def _k_center(features: np.ndarray, labelled: np.ndarray, count: int) -> np.ndar
 
 
 def _select(
-    context: MethodContext, student: nn.Module, pool: np.ndarray, available: np.ndarray,
+    context: MethodContext, students: list[nn.Module], pool: np.ndarray, available: np.ndarray,
     labelled_images: np.ndarray, count: int, round_index: int,
 ) -> np.ndarray:  # fmt: skip
-    """Positions in ``pool`` of the ``count`` images to buy this round."""
+    """Positions in ``pool`` of the ``count`` images to buy this round; ``students`` are
+    the round's (two under disagreement, whose average prediction balances the classes)."""
     settings = context.config.active
     rng = np.random.default_rng([context.seed, 8, round_index])
     left = np.flatnonzero(available)
-    probs, features = _scores_and_features(student, pool[left])
-    uncertainty = _uncertainty(probs, settings.selection, rng)
+    probs, features = _scores_and_features(students[0], pool[left])
+    if settings.selection == "disagreement":
+        other = predict_probabilities(students[1], pool[left], SCORING_BATCH)
+        uncertainty = _disagreement(probs, other)
+        probs = (probs + other) / 2
+    else:
+        uncertainty = _uncertainty(probs, settings.selection, rng)
     wanted = count * CANDIDATES_PER_PICK if settings.diversity else count
     if settings.class_balance:
         candidates = _balanced_top(uncertainty, probs.argmax(axis=1), wanted, context.num_classes)
     else:
         candidates = np.argsort(-uncertainty, kind="stable")[:wanted]
     if settings.diversity and len(candidates) > count:
-        _, labelled_features = _scores_and_features(student, labelled_images)
+        _, labelled_features = _scores_and_features(students[0], labelled_images)
         candidates = candidates[_k_center(features[candidates], labelled_features, count)]
     return left[candidates[:count]]
 
 
-def _round_student(context: MethodContext, arch: str, images: np.ndarray, probs: np.ndarray,
-                   round_index: int, epochs: int,
-                   initial_state: dict[str, torch.Tensor] | None) -> TrainedClassifier:  # fmt: skip
-    """A student trained for ``epochs`` on what was bought so far, fresh or from
-    ``initial_state`` (waited for: it chooses the next round's images)."""
+def _student_seeds(context: MethodContext) -> list[int]:
+    """The seeds of a round's students: the run's, and under disagreement a second one
+    drawn from it."""
+    seeds = [context.seed]
+    if context.config.active.selection == "disagreement":
+        seeds.append(int(np.random.SeedSequence([context.seed, 9]).generate_state(1)[0] % 2**31))
+    return seeds
+
+
+def _twin_checkpoints(context: MethodContext, round_index: int) -> list[Path | None]:
+    """Where each of round ``round_index``'s students checkpoints (one file per seed)."""
+    first = round_checkpoint(context, round_index, last=False)
+    paths = [first]
+    for twin in range(1, len(_student_seeds(context))):
+        paths.append(None if first is None else first.with_name(f"{first.stem}.twin{twin}{first.suffix}"))
+    return paths
+
+
+def _round_students(context: MethodContext, arch: str, images: np.ndarray, probs: np.ndarray,
+                    round_index: int, epochs: int,
+                    initial_states: list[dict[str, torch.Tensor] | None]) -> list[nn.Module]:  # fmt: skip
+    """The round's students (one per :func:`_student_seeds`), trained side by side for
+    ``epochs`` on what was bought so far, fresh or from ``initial_states``; waited for:
+    they choose the next round's images."""
     student = context.config.student.model_copy(update={"epochs": epochs})
-    round_context = dataclasses.replace(
-        context,
-        config=context.config.model_copy(update={"student": student}),
-        stage_checkpoint=round_checkpoint(context, round_index, last=False),
-    )
-    return train_student(
-        round_context, arch, images, probs, f"fsbbt-active/{arch} round {round_index}",
-        initial_state=initial_state,
-    ).result()  # fmt: skip
+    config = context.config.model_copy(update={"student": student})
+    trainings = [
+        train_student(
+            dataclasses.replace(context, config=config, seed=seed, stage_checkpoint=checkpoint),
+            arch, images, probs, f"fsbbt-active/{arch} round {round_index}" + (f" twin {twin}" if twin else ""),
+            initial_state=state,
+        )  # fmt: skip
+        for twin, (seed, checkpoint, state) in enumerate(
+            zip(_student_seeds(context), _twin_checkpoints(context, round_index), initial_states, strict=True)
+        )
+    ]
+    return [training.result().model for training in trainings]
 
 
 def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
@@ -233,55 +278,60 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
             "to buy; raise active.pool_factor"
         )
     query_curve: list[tuple[int, float]] = []
+    seeds = len(_student_seeds(context))
 
-    def next_student(round_index: int, previous: nn.Module | None) -> nn.Module:
-        warm = previous.state_dict() if settings.warm_start and previous is not None else None
-        model = _round_student(
-            context, arch, bought_images, bought_probs, round_index, round_epochs, warm
-        ).model
+    def next_students(round_index: int, previous: list[nn.Module], epochs: int) -> list[nn.Module]:
+        warm = [model.state_dict() for model in previous] if settings.warm_start and previous else [None] * seeds
+        models = _round_students(context, arch, bought_images, bought_probs, round_index, epochs, warm)
         if context.test_accuracy is not None:  # a point of the curve, never a selection
-            query_curve.append((len(bought_images), context.test_accuracy(model)))
+            query_curve.append((len(bought_images), context.test_accuracy(models[0])))
             progress.status(
                 f"fsbbt-active round {round_index}: {len(bought_images)} queries, "
                 f"accuracy {query_curve[-1][1]:.4f}"
             )
-        return model
+        return models
 
-    student = next_student(0, None)
+    labels_pool = settings.pseudo_labels and settings.pseudo_share > 0
+    students = next_students(0, [], round_epochs)
     for round_index, size in enumerate(round_sizes, start=1):
-        positions = _select(context, student, pool, available, bought_images, size, round_index)
+        positions = _select(context, students, pool, available, bought_images, size, round_index)
         available[positions] = False
         probs = context.oracle.query(
             pool[positions], f"fsbbt-active round {round_index}: label {size} images"
         )
         bought_images = np.concatenate([bought_images, pool[positions]])
         bought_probs = np.concatenate([bought_probs, probs])
-        if round_index < len(round_sizes) or settings.pseudo_labels:  # the last labels the pool
-            student = next_student(round_index, student)
+        if round_index < len(round_sizes):
+            students = next_students(round_index, students, round_epochs)
+        elif labels_pool:  # the last round's students label the pool, or a fully trained one
+            final_labeler = settings.pseudo_labeler == "final"
+            epochs = context.config.student.epochs if final_labeler else round_epochs
+            students = next_students(round_index, [] if final_labeler else students, epochs)
     train_images, train_targets = bought_images, bought_probs
-    if settings.pseudo_labels and settings.pseudo_share > 0:
+    if labels_pool:
         train_images, train_targets = _with_pseudo_labels(
-            context, student, pool, available, bought_images, bought_probs
+            context, students, pool, available, bought_images, bought_probs
         )
     for round_index in range(len(round_sizes) + 1):  # the rounds are done: nothing left to resume
-        finished_round = round_checkpoint(context, round_index, last=False)
-        if finished_round is not None:
-            finished_round.unlink(missing_ok=True)
+        for finished_round in _twin_checkpoints(context, round_index):
+            if finished_round is not None:
+                finished_round.unlink(missing_ok=True)
     training = train_student(context, arch, train_images, train_targets, f"fsbbt-active/{arch}")
     return MethodOutcome(training, teacher_queries=len(bought_images), query_curve=query_curve)
 
 
 def _with_pseudo_labels(
-    context: MethodContext, student: nn.Module, pool: np.ndarray, available: np.ndarray,
+    context: MethodContext, students: list[nn.Module], pool: np.ndarray, available: np.ndarray,
     bought_images: np.ndarray, bought_probs: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The bought images and answers, plus the unbought pool images ``student`` is
-    confident about, with its own probabilities as their targets (never sent to the teacher)."""
+    """The bought images and answers, plus the unbought pool images ``students`` (their
+    average prediction) are confident about, with those probabilities as their targets
+    (never sent to the teacher)."""
     settings = context.config.active
     left = np.flatnonzero(available)
     if not len(left):
         return bought_images, bought_probs
-    probs = predict_probabilities(student, pool[left], SCORING_BATCH)
+    probs = np.mean([predict_probabilities(model, pool[left], SCORING_BATCH) for model in students], axis=0)
     confident = np.flatnonzero(probs.max(axis=1) >= settings.pseudo_threshold)
     limit = int(settings.pseudo_share * (len(bought_images) - len(context.fewshot.images_uint8)))
     confident = confident[np.argsort(-probs[confident].max(axis=1), kind="stable")][:limit]
