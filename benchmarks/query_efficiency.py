@@ -9,7 +9,9 @@ A budget B is what a method may ask the teacher in all, the N few images include
 methods are compared at equal cost: FS-BBT gets M = B - N synthetic images
 (``synthesis.budget``), BBKD ``bbkd.budget = B``, any other method ``<section>.budget =
 B`` (fsbbt-active: ``active.budget``). A method without a budget key, B < N, or a budget
-a method cannot spend is a one-line error before anything runs.
+a method cannot spend is a one-line error before anything runs. A method may be a
+variant, ``fsbbt-active[active.diversity=false]``: it gets its method's budget and runs
+beside the others at every budget (an ablation row).
 
 Why one run directory per budget (OUT/budget-B), each with its own ledger: answers bought
 at one budget must not be free at another, and each method's ``teacher_queries`` is then
@@ -41,7 +43,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from fsbbt.config.method_entry import parse_method_entry
+from fsbbt.config.method_entry import parse_method_entry, split_top_level
 from fsbbt.config.schema import USER_IMAGES, RunConfig
 from fsbbt.core import precision
 from fsbbt.core.errors import FsbbtError
@@ -114,8 +116,10 @@ def budget_assignment(name: str, total: int, n_fewshot: int) -> str:
 
 
 def budget_overrides(methods: Sequence[str], total: int, n_fewshot: int) -> list[str]:
-    """The ``--set`` assignments of one budget's run, one per method."""
-    return [budget_assignment(name, total, n_fewshot) for name in methods]
+    """The ``--set`` assignments of one budget's run, one per method (a variant shares its
+    method's)."""
+    bases = dict.fromkeys(name.split("[", 1)[0] for name in methods)
+    return [budget_assignment(name, total, n_fewshot) for name in bases]
 
 
 def parse_counts(text: str, flag: str) -> list[int]:
@@ -130,7 +134,8 @@ def parse_counts(text: str, flag: str) -> list[int]:
 
 
 def _names(text: str | None) -> list[str] | None:
-    return None if text is None else [part.strip() for part in text.split(",") if part.strip()]
+    """Comma-separated names; commas inside a variant's brackets stay in it."""
+    return None if text is None else split_top_level(text)
 
 
 def _students(config: RunConfig) -> list[str]:
@@ -234,7 +239,10 @@ def main() -> None:
         help="total teacher queries per method, the N few images included",
     )
     parser.add_argument(
-        "--methods", default=None, help="comma-separated; default every method with a budget key"
+        "--methods",
+        default=None,
+        help="comma-separated, variants allowed (fsbbt-active[active.diversity=false]); "
+        "default every method with a budget key",
     )
     parser.add_argument("--students", default=None, help="student archs; default the config's own")
     parser.add_argument(

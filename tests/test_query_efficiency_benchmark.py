@@ -86,6 +86,20 @@ def test_each_budget_is_its_own_run_with_the_shared_teacher(bench, tmp_path: Pat
         bench.plan_runs(_args(tmp_path, students="lenet7"))
 
 
+def test_a_variant_runs_beside_its_method_with_the_same_budget(bench, tmp_path: Path) -> None:
+    methods = "fsbbt-active,fsbbt-active[active.diversity=false,active.rounds=2]"
+    _, configs = bench.plan_runs(_args(tmp_path, methods=methods, students="lenet5-half"))
+    config = configs[600]
+    assert config.methods == [
+        "fsbbt-active/lenet5-half",
+        "fsbbt-active[active.diversity=false,active.rounds=2]/lenet5-half",
+    ]
+    assert config.active.budget == 600
+    assert bench.budget_overrides(["fsbbt", "fsbbt[synthesis.threshold=0.1]"], 600, 100) == [
+        "synthesis.budget=500"
+    ]
+
+
 def test_a_bad_budget_is_one_line_before_anything_runs(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "digits", "--budgets", "600,50", "--out", str(tmp_path / "qe")],

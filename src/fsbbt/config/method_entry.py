@@ -44,7 +44,7 @@ class MethodSpec:
         return f"{self.method}-{readable}-{digest}"
 
 
-def _split_top_level(text: str) -> list[str]:
+def split_top_level(text: str) -> list[str]:
     """Split at commas outside brackets, so ``bbkd.weights=[0.3,0.5]`` stays whole."""
     parts, depth, current = [], 0, ""
     for char in text:
@@ -71,7 +71,7 @@ def parse_method_entry(entry: str, variant_sections: tuple[str, ...] | None = No
             f"method {entry!r} must be written METHOD/STUDENT_ARCH or "
             "METHOD[key=value,...]/STUDENT_ARCH, e.g. fsbbt/lenet5-half"
         )
-    overrides = tuple(_split_top_level(match["overrides"] or ""))
+    overrides = tuple(split_top_level(match["overrides"] or ""))
     for assignment in overrides:
         dotted = assignment.split("=", 1)[0].strip()
         section_allowed = variant_sections is None or dotted.split(".")[0] in variant_sections
