@@ -65,7 +65,6 @@ from fsbbt.synth.sources import SeedImages
 from fsbbt.teacher.blackbox import image_keys
 from fsbbt.train.augment import geometry_for, random_affine
 from fsbbt.train.evaluate import predict_probabilities
-from fsbbt.train.workers import TrainedClassifier
 
 CANDIDATES_PER_PICK = 4  # the diversity pass chooses among this many times the round's share
 SCORING_BATCH = 1024
@@ -249,7 +248,10 @@ def _round_students(context: MethodContext, arch: str, images: np.ndarray, probs
     trainings = [
         train_student(
             dataclasses.replace(context, config=config, seed=seed, stage_checkpoint=checkpoint),
-            arch, images, probs, f"fsbbt-active/{arch} round {round_index}" + (f" twin {twin}" if twin else ""),
+            arch,
+            images,
+            probs,
+            f"fsbbt-active/{arch} round {round_index}" + (f" twin {twin}" if twin else ""),
             initial_state=state,
         )  # fmt: skip
         for twin, (seed, checkpoint, state) in enumerate(
@@ -281,7 +283,9 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
     seeds = len(_student_seeds(context))
 
     def next_students(round_index: int, previous: list[nn.Module], epochs: int) -> list[nn.Module]:
-        warm = [model.state_dict() for model in previous] if settings.warm_start and previous else [None] * seeds
+        warm = (
+            [model.state_dict() for model in previous] if settings.warm_start and previous else [None] * seeds
+        )
         models = _round_students(context, arch, bought_images, bought_probs, round_index, epochs, warm)
         if context.test_accuracy is not None:  # a point of the curve, never a selection
             query_curve.append((len(bought_images), context.test_accuracy(models[0])))
