@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fsbbt.config.method_entry import parse_method_entry, split_top_level
@@ -225,7 +226,8 @@ def print_table(rows: list[dict[str, Any]], budgets: list[int], title: str) -> N
         )
         cells.setdefault(row["key"], {})[row["budget"]] = f"{accuracy} ({row['teacher_queries']:,})"
     for key, by_budget in cells.items():
-        table.add_row(key, *(by_budget.get(budget, "") for budget in budgets))
+        # a variant's brackets would read as rich markup and vanish from the table
+        table.add_row(escape(key), *(by_budget.get(budget, "") for budget in budgets))
     Console(width=160).print(table)
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fsbbt.experiment.config import load_config
@@ -72,7 +73,7 @@ def print_comparison(results: dict, rows: list[dict]) -> None:
         scored = row["ours_mean"] is not None
         delta = "" if row["paper"] is None or not scored else f"{row['ours_mean'] - row['paper']:+.2f}"
         table.add_row(
-            row["method"],
+            escape(row["method"]),  # a variant's [key=value] is not rich markup
             f"{row['ours_mean']:.2f} ± {row['ours_std']:.2f}" if scored else "—",
             "—" if row["paper"] is None else f"{row['paper']:.2f}",
             delta,

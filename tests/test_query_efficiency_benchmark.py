@@ -100,6 +100,18 @@ def test_a_variant_runs_beside_its_method_with_the_same_budget(bench, tmp_path: 
     ]
 
 
+def test_the_table_names_each_variant_in_full(bench, capsys) -> None:
+    variant = "fsbbt-active[active.selection=random]/lenet5-half"
+    rows = [
+        {"budget": 600, "key": key, "accuracy_mean": accuracy, "accuracy_std": 0.0, "teacher_queries": 600}
+        for key, accuracy in (("fsbbt-active/lenet5-half", 90.0), (variant, 91.0))
+    ]
+    bench.print_table(rows, [600], "digits")
+    printed = capsys.readouterr().out
+    assert variant in printed  # not read as rich markup and dropped
+    assert "91.00" in printed.split(variant, 1)[1].splitlines()[0]
+
+
 def test_a_bad_budget_is_one_line_before_anything_runs(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "digits", "--budgets", "600,50", "--out", str(tmp_path / "qe")],
