@@ -22,9 +22,11 @@ from fsbbt.methods.fsbbt_active import (
     _balanced_top,
     _disagreement,
     _k_center,
+    _select,
     _uncertainty,
     run_fsbbt_active,
 )
+from fsbbt.models import build_classifier
 
 
 def test_balanced_top_gives_each_predicted_class_an_equal_quota() -> None:
@@ -56,6 +58,28 @@ def test_disagreement_is_the_total_variation_between_two_students() -> None:
     assert _disagreement(first, second).tolist() == [1.0, 0.5, 0.0]
 
 
+def test_explore_buys_its_share_at_random_whatever_the_student() -> None:
+    pool = np.random.default_rng(3).integers(0, 256, (200, 1, 28, 28), dtype=np.uint8)
+    available = np.ones(200, bool)
+    available[:20] = False  # bought already: never chosen again
+    students = []
+    for init in (0, 1):
+        torch.manual_seed(init)
+        students.append(build_classifier("lenet5-half", (1, 28, 28), 10).eval())
+
+    def picks(explore: float, student: torch.nn.Module) -> np.ndarray:
+        context, _, _ = method_context(10, f"active.explore={explore}")
+        return _select(context, [student], pool, available, pool[:20], 30, round_index=1)
+
+    for explore in (0.0, 0.5, 1.0):
+        chosen = [picks(explore, student) for student in students]
+        assert all(len(c) == len(set(c.tolist())) == 30 and available[c].all() for c in chosen)
+        # the first explore × 30 picks are the random ones: the same for either student
+        random_share = round(explore * 30)
+        assert chosen[0][:random_share].tolist() == chosen[1][:random_share].tolist()
+    assert picks(0.0, students[0]).tolist() != picks(0.0, students[1]).tolist()
+
+
 @pytest.mark.parametrize(
     "switches",
     [
@@ -63,12 +87,14 @@ def test_disagreement_is_the_total_variation_between_two_students() -> None:
         ["active.class_balance=false", "active.diversity=false"],
         ["active.selection=disagreement"],
         ["active.pseudo_labeler=final"],
+        ["active.explore=0.5"],
     ],
 )
 def test_the_budget_is_spent_exactly_in_rounds(tmp_path: Path, switches: list[str]) -> None:
     context, teacher, oracle = method_context(
-        40, "active.budget=250", "active.rounds=3", "active.round_epochs=1", "cvae.epochs=2", *switches
-    )
+        40, "active.budget=250", "active.rounds=3", "active.round_epochs=1", "cvae.epochs=2",
+        "active.pool_cvae=true", "active.pool_geometric=true", "active.pseudo_labels=true", *switches,
+    )  # fmt: skip
     context.stage_checkpoint = tmp_path / "stage.ckpt"
     outcome = run_fsbbt_active(context, "lenet5-half")
     outcome.trained.result()
@@ -83,7 +109,7 @@ def test_the_budget_is_spent_exactly_in_rounds(tmp_path: Path, switches: list[st
 def test_warm_start_begins_each_round_from_the_previous_rounds_weights(warm_start: bool) -> None:
     context, _, _ = method_context(
         40, "active.budget=160", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
-        f"active.warm_start={str(warm_start).lower()}",
+        f"active.warm_start={str(warm_start).lower()}", "active.pseudo_labels=true",
     )  # fmt: skip
     submitted, finished = [], []
     submit = context.trainings.submit
@@ -126,7 +152,7 @@ def _recorded_trainings(context):  # noqa: ANN001, ANN202 - a pass-through spy o
 def test_disagreement_trains_two_students_of_different_seeds_each_round() -> None:
     context, _, _ = method_context(
         40, "active.budget=160", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
-        "active.selection=disagreement",
+        "active.selection=disagreement", "active.pseudo_labels=true",
     )  # fmt: skip
     submitted = _recorded_trainings(context)
     run_fsbbt_active(context, "lenet5-half").trained.result()
@@ -137,10 +163,24 @@ def test_disagreement_trains_two_students_of_different_seeds_each_round() -> Non
     assert len({pair for pair in pairs}) == 1 and submitted[-1].seed == context.seed
 
 
+@pytest.mark.parametrize("pseudo_labels", [False, True])
+def test_all_random_purchases_train_no_round_students(pseudo_labels: bool) -> None:
+    context, teacher, _ = method_context(
+        40, "active.budget=160", "active.rounds=3", "active.round_epochs=1", "cvae.epochs=2",
+        "active.explore=1.0", f"active.pseudo_labels={str(pseudo_labels).lower()}",
+    )  # fmt: skip
+    submitted = _recorded_trainings(context)
+    outcome = run_fsbbt_active(context, "lenet5-half")
+    outcome.trained.result()
+    assert outcome.teacher_queries == teacher.images_seen == 160
+    # nothing chooses; only a pseudo-labeller (on everything bought) precedes the final student
+    assert [len(t.images_uint8) for t in submitted[:-1]] == ([160] if pseudo_labels else [])
+
+
 def test_the_final_labeler_trains_with_the_full_recipe_on_what_was_bought() -> None:
     context, _, _ = method_context(
         40, "active.budget=160", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
-        "student.epochs=3", "active.pseudo_labeler=final",
+        "student.epochs=3", "active.pseudo_labels=true", "active.pseudo_labeler=final",
     )  # fmt: skip
     submitted = _recorded_trainings(context)
     run_fsbbt_active(context, "lenet5-half").trained.result()
@@ -160,7 +200,7 @@ def test_a_run_wide_query_budget_shrinks_it_to_the_seed_share() -> None:
 
 def test_a_pool_too_small_for_the_budget_is_refused_before_buying() -> None:
     context, teacher, _ = method_context(
-        20, "active.budget=100", "active.pool_mixup=false", "active.pool_cvae=false"
+        20, "active.budget=100", "active.pool_mixup=false", "active.pool_geometric=true"
     )
     # views of a blank image are all the same blank image: a pool of one new image at most
     context.fewshot = FewShotSet(np.zeros((20, 1, 28, 28), np.uint8), np.zeros(20, np.int64))

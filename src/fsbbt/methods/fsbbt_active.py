@@ -5,35 +5,40 @@ pool many times larger than the budget, without a single query, and buys answers
 rounds for the images the current student is least sure of:
 
 1. Query the N few images; train a first student on them.
-2. Pool (``active.pool_*``): MixUp pairs of the few images with λ ~ U(0, 1), samples of
-   FS-BBT's CVAE (trained on the few images and their answers), and random rotations and
-   shifts of the few images, each quantised to uint8 like every queried image, and
-   ``active.pool_factor`` times the images still to buy.
-3. Each of ``active.rounds`` rounds buys an equal share of the rest of the budget: the
-   round's student scores the pool (``active.selection``: entropy or margin of its
-   prediction, or random; or ``disagreement``: two students from different seeds train
-   side by side each round, and an image scores the total-variation distance between
-   their predictions, as DisGUIDE queries where two students disagree); with
-   ``class_balance`` each class the student predicts gets an equal quota of the most
-   uncertain; with ``diversity`` a greedy k-center pass over the
-   student's penultimate features picks the share among four times as many candidates,
-   so one round does not buy near-duplicates. The next student trains on everything
-   bought so far for ``round_epochs`` epochs: fresh, or with ``warm_start`` from the
-   previous round's weights (cheaper per round than retraining, but it may keep what the
-   early, small purchases taught it).
-4. The final student trains fresh with the full student recipe on all N + bought images,
-   and with ``pseudo_labels`` also on the unbought pool images a student is confident
-   about (top-1 ≥ ``pseudo_threshold``), labelled by that student: answers nobody paid
-   for, at most ``pseudo_share`` times as many as were bought. The labeller
-   (``pseudo_labeler``) is the last round's student (both, averaged, under
-   disagreement), or ``final``: a student trained with the full recipe on everything
-   bought, so the final student is its fresh retraining on the larger set (self-training,
-   at the cost of one more full training).
+2. Pool (``active.pool_*``): MixUp pairs of the few images with λ ~ U(0, 1), and if
+   switched on samples of FS-BBT's CVAE (trained on the few images and their answers)
+   and random rotations and shifts of the few images; each quantised to uint8 like every
+   queried image, ``active.pool_factor`` times the images still to buy.
+3. Each of ``active.rounds`` rounds buys an equal share of the rest of the budget:
+   ``active.explore`` of it uniformly at random from the pool (a hedge against a student
+   whose uncertainty misleads it), the rest as the round's student scores the pool
+   (``active.selection``: margin or entropy of its prediction, or random; or
+   ``disagreement``: two students from different seeds train side by side each round,
+   and an image scores the total-variation distance between their predictions, as
+   DisGUIDE queries where two students disagree); with ``class_balance`` each class the
+   student predicts gets an equal quota of the most uncertain; with ``diversity`` a
+   greedy k-center pass over the student's penultimate features picks the share among
+   four times as many candidates, so one round does not buy near-duplicates. The next
+   student trains on everything bought so far for ``round_epochs`` epochs: fresh, or
+   with ``warm_start`` from the previous round's weights. With ``explore`` = 1 nothing
+   chooses, and no round student is trained.
+4. The final student trains fresh with the student recipe, but with
+   ``active.augmentation`` (default ``standard``: exact answers only, no blends of two
+   answers with the answers interpolated), on all N + bought images; with
+   ``pseudo_labels`` also on the unbought pool images a student is confident about
+   (top-1 ≥ ``pseudo_threshold``), labelled by that student: answers nobody paid for, at
+   most ``pseudo_share`` times as many as were bought. The labeller (``pseudo_labeler``)
+   is the last round's student (both, averaged, under disagreement), or ``final``: a
+   student trained with the full recipe on everything bought (self-training, at the
+   cost of one more full training).
 
-Every query is counted: the few images, every round; the pool asks nothing of the
-teacher. The budget is spent exactly and never exceeded (a test checks it, with a resume
-after SIGKILL). The selection is a function of the seed and of students trained from the
-seed, so a resumed run buys the same images and its ledger answers them for free.
+The defaults were chosen on validation splits of Fashion-MNIST and digits
+(docs/reproduction.md): a MixUp-only pool, margin selection, exact answers, no
+pseudo-labels. Every query is counted: the few images, every round; the pool asks
+nothing of the teacher. The budget is spent exactly and never exceeded (a test checks
+it, with a resume after SIGKILL). The selection is a function of the seed and of
+students trained from the seed, so a resumed run buys the same images and its ledger
+answers them for free.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from fsbbt.config.names import AugmentationName
 from fsbbt.config.schema import Strict
 from fsbbt.core import progress
 from fsbbt.core.errors import FsbbtError
@@ -81,20 +87,28 @@ class ActiveConfig(Strict):
     rounds: int = Field(4, ge=1, description="rounds of buying answers after the few images")
     pool_factor: float = Field(8.0, ge=1.0, description="free pool size, in images still to buy")
     pool_mixup: bool = True
-    pool_cvae: bool = True
-    pool_geometric: bool = True
-    selection: Literal["entropy", "margin", "random", "disagreement"] = "entropy"
+    pool_cvae: bool = False
+    pool_geometric: bool = False
+    selection: Literal["entropy", "margin", "random", "disagreement"] = "margin"
     class_balance: bool = True
     diversity: bool = True
+    explore: float = Field(
+        0.0, ge=0, le=1, description="share of each round bought uniformly at random from the pool"
+    )
     round_epochs: int | None = Field(
         None, ge=1, description="epochs of each round's student; default student.epochs // 5"
     )
     warm_start: bool = Field(
         False, description="each round's student starts from the previous round's weights"
     )
-    pseudo_labels: bool = True
+    pseudo_labels: bool = False
     pseudo_labeler: Literal["round", "final"] = Field(
         "round", description="who pseudo-labels: the last round's student, or a fully trained one"
+    )
+    augmentation: AugmentationName = Field(
+        "standard",
+        description="its students' augmentation: 'standard' trains on exact answers only; "
+        "'combination' (FS-BBT's) adds blends of them with interpolated answers",
     )
     pseudo_threshold: float = Field(0.9, gt=0, le=1)
     pseudo_share: float = Field(1.0, ge=0)
@@ -201,6 +215,15 @@ def _select(
     settings = context.config.active
     rng = np.random.default_rng([context.seed, 8, round_index])
     left = np.flatnonzero(available)
+    chosen = left[:0]
+    if settings.explore > 0:  # bought at random; the rest is chosen among what they left
+        explored = rng.choice(len(left), int(round(settings.explore * count)), replace=False)
+        chosen = left[explored]
+        left = np.delete(left, explored)
+        count -= len(explored)
+        labelled_images = np.concatenate([labelled_images, pool[chosen]])
+    if count == 0:
+        return chosen
     probs, features = _scores_and_features(students[0], pool[left])
     if settings.selection == "disagreement":
         other = predict_probabilities(students[1], pool[left], SCORING_BATCH)
@@ -216,7 +239,7 @@ def _select(
     if settings.diversity and len(candidates) > count:
         _, labelled_features = _scores_and_features(students[0], labelled_images)
         candidates = candidates[_k_center(features[candidates], labelled_features, count)]
-    return left[candidates[:count]]
+    return np.concatenate([chosen, left[candidates[:count]]])
 
 
 def _student_seeds(context: MethodContext) -> list[int]:
@@ -252,6 +275,7 @@ def _round_students(context: MethodContext, arch: str, images: np.ndarray, probs
             images,
             probs,
             f"fsbbt-active/{arch} round {round_index}" + (f" twin {twin}" if twin else ""),
+            augmentation=context.config.active.augmentation,
             initial_state=state,
         )  # fmt: skip
         for twin, (seed, checkpoint, state) in enumerate(
@@ -296,7 +320,9 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
         return models
 
     labels_pool = settings.pseudo_labels and settings.pseudo_share > 0
-    students = next_students(0, [], round_epochs)
+    # with explore = 1 every purchase is random: no round student chooses, none is trained
+    chooses = settings.explore < 1.0
+    students = next_students(0, [], round_epochs) if chooses else []
     for round_index, size in enumerate(round_sizes, start=1):
         positions = _select(context, students, pool, available, bought_images, size, round_index)
         available[positions] = False
@@ -306,7 +332,8 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
         bought_images = np.concatenate([bought_images, pool[positions]])
         bought_probs = np.concatenate([bought_probs, probs])
         if round_index < len(round_sizes):
-            students = next_students(round_index, students, round_epochs)
+            if chooses:
+                students = next_students(round_index, students, round_epochs)
         elif labels_pool:  # the last round's students label the pool, or a fully trained one
             final_labeler = settings.pseudo_labeler == "final"
             epochs = context.config.student.epochs if final_labeler else round_epochs
@@ -320,7 +347,9 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
         for finished_round in _twin_checkpoints(context, round_index):
             if finished_round is not None:
                 finished_round.unlink(missing_ok=True)
-    training = train_student(context, arch, train_images, train_targets, f"fsbbt-active/{arch}")
+    training = train_student(
+        context, arch, train_images, train_targets, f"fsbbt-active/{arch}", settings.augmentation
+    )
     return MethodOutcome(training, teacher_queries=len(bought_images), query_curve=query_curve)
 
 
