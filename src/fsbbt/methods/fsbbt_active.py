@@ -221,7 +221,6 @@ def _select(
         chosen = left[explored]
         left = np.delete(left, explored)
         count -= len(explored)
-        labelled_images = np.concatenate([labelled_images, pool[chosen]])
     if count == 0:
         return chosen
     probs, features = _scores_and_features(students[0], pool[left])
@@ -237,7 +236,9 @@ def _select(
     else:
         candidates = np.argsort(-uncertainty, kind="stable")[:wanted]
     if settings.diversity and len(candidates) > count:
-        _, labelled_features = _scores_and_features(students[0], labelled_images)
+        # the random share of this round counts as labelled: the rest keeps its distance
+        labelled = np.concatenate([labelled_images, pool[chosen]]) if len(chosen) else labelled_images
+        _, labelled_features = _scores_and_features(students[0], labelled)
         candidates = candidates[_k_center(features[candidates], labelled_features, count)]
     return np.concatenate([chosen, left[candidates[:count]]])
 
