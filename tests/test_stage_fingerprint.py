@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fsbbt.experiment import config as experiment_config
 from fsbbt.experiment.config import load_config
 from fsbbt.experiment.seed_run import plan_methods
 from fsbbt.experiment.stages import config_fingerprint
@@ -82,3 +83,22 @@ def test_how_answers_travel_from_a_remote_teacher_keeps_every_stage() -> None:
     remote = "teacher={kind: http, url: 'http://127.0.0.1:9'}"
     assert _fingerprints(remote, "teacher.timeout_s=120", "teacher.concurrency=1") == _fingerprints(remote)
     assert _fingerprints("teacher={kind: http, url: 'http://elsewhere:9'}") != _fingerprints(remote)
+
+
+def test_a_changed_default_retrains_the_stage(monkeypatch) -> None:
+    """A release that changes what a key left unset means computes something else: its
+    finished stages are not read back as if they had used the new default."""
+    before = _fingerprints()
+    synthesis_schema = type(load_config("digits", []).synthesis)
+    field = synthesis_schema.model_fields["mixup"]  # a key the digits preset leaves unset
+    try:
+        monkeypatch.setattr(field, "default", not field.default)
+        synthesis_schema.model_rebuild(force=True)
+        monkeypatch.setattr(experiment_config, "ExperimentConfig", experiment_config._compose())
+        assert load_config("digits", []).synthesis.mixup is not True  # the new default took
+        after = _fingerprints()
+        assert after["fsbbt"] != before["fsbbt"] and after["student-alone"] == before["student-alone"]
+    finally:
+        monkeypatch.undo()
+        synthesis_schema.model_rebuild(force=True)
+    assert _fingerprints() == before

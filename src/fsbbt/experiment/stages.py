@@ -43,13 +43,14 @@ _NOT_IN_FINGERPRINT = {
 def config_fingerprint(config: RunConfig, method: Method, budget_parts: int = 1) -> str:
     """The identity of every setting that changes what ``method``'s stage computes.
 
-    Only the sections the method reads count (``Method.reads``), and keys left at their
-    defaults are omitted, so a release that adds a config key with a default does not
-    invalidate finished stages. The query budget counts for the methods it shrinks,
+    Only the sections the method reads count (``Method.reads``), each with every key's
+    effective value, defaults included: a release that changes a default computes
+    something else, so its stages must not be read back as the old ones (a release that
+    adds a key retrains them too, the price of that). The query budget counts for the methods it shrinks,
     together with the number of seeds and of synthetic sets that share it
     (``budget_parts``); the precision counts as resolved on this machine (identity()).
     """
-    settings = config.model_dump(mode="json", exclude_defaults=True)
+    settings = config.model_dump(mode="json")
     sections = {*RUN_SECTIONS, *owned_sections()}
     relevant = {
         key: value
