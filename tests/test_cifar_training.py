@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from fsbbt.train.augment import CIFAR_GEOMETRY, GREY_GEOMETRY, geometry_for, ran
 from fsbbt.train.batch_norm import RunningAverages, measure_statistics
 from fsbbt.train.checkpoint import load_checkpoint
 from fsbbt.train.evaluate import predict_probabilities
-from fsbbt.train.schedule import Cifar100Schedule, ConstantSchedule, make_schedule
+from fsbbt.train.schedule import Cifar100Schedule, ConstantSchedule, CosineSchedule, make_schedule
 
 
 def test_alexnet_and_half_have_the_papers_layers() -> None:
@@ -103,8 +104,18 @@ def test_cifar100_schedule_values_at_the_milestones() -> None:
     }
     for epoch, lr in expected.items():
         assert math.isclose(schedule.lr_at(epoch), lr, rel_tol=1e-9), epoch
-    assert isinstance(make_schedule("constant", 0.1), ConstantSchedule)
-    assert make_schedule("constant", 0.1).lr_at(190) == 0.1
+    assert isinstance(make_schedule("constant", 0.1, 200), ConstantSchedule)
+    assert make_schedule("constant", 0.1, 200).lr_at(190) == 0.1
+
+
+def test_cosine_starts_at_the_base_rate_halves_midway_and_ends_near_zero() -> None:
+    schedule = make_schedule("cosine", 1e-3, 50)
+    assert isinstance(schedule, CosineSchedule)
+    assert schedule.lr_at(1) == 1e-3
+    assert math.isclose(schedule.lr_at(26), 5e-4, rel_tol=1e-9)
+    rates = [schedule.lr_at(epoch) for epoch in range(1, 51)]
+    assert all(later < earlier for earlier, later in itertools.pairwise(rates))
+    assert 0 < rates[-1] < 1e-5
 
 
 def test_plateau_of_five_epochs_cuts_by_sqrt_point_one_down_to_the_floor() -> None:

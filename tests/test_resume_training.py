@@ -122,22 +122,28 @@ def test_run_killed_while_students_train_side_by_side_resumes(
     _assert_same_students(out, uninterrupted)
 
 
-def test_fit_classifier_resume_equals_uninterrupted(tmp_path: Path) -> None:
+def _tiny_data() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (96, 1, 8, 8), dtype=np.uint8)
-    targets = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 96)]
+    return images, np.eye(3, dtype=np.float32)[rng.integers(0, 3, 96)]
 
-    def model() -> torch.nn.Module:
-        torch.manual_seed(5)
-        return torch.nn.Sequential(
-            torch.nn.Flatten(),
-            torch.nn.Linear(64, 16),
-            torch.nn.ReLU(),
-            torch.nn.Dropout(0.2),
-            torch.nn.Linear(16, 3),
-        )
 
-    recipe = TrainRecipe(epochs=4, batch_size=32, augmentation="combination")
+def _tiny_model() -> torch.nn.Module:
+    torch.manual_seed(5)
+    return torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 16),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.2),
+        torch.nn.Linear(16, 3),
+    )
+
+
+@pytest.mark.parametrize("average_epochs", [0.0, 1.5])
+def test_fit_classifier_resume_equals_uninterrupted(tmp_path: Path, average_epochs: float) -> None:
+    images, targets = _tiny_data()
+    model = _tiny_model
+    recipe = TrainRecipe(epochs=4, batch_size=32, augmentation="combination", average_epochs=average_epochs)
     reference = model()
     reference_history = fit_classifier(reference, images, targets, recipe, seed=1)
 
@@ -159,6 +165,21 @@ def test_fit_classifier_resume_equals_uninterrupted(tmp_path: Path) -> None:
     assert history.seconds > first_part.seconds  # the time of both processes
     for mine, theirs in zip(resumed.state_dict().values(), reference.state_dict().values(), strict=True):
         assert torch.equal(mine, theirs)
+
+
+def test_averaged_weights_over_one_step_are_the_last_ones_and_longer_averages_differ() -> None:
+    images, targets = _tiny_data()  # 3 steps per epoch
+
+    def trained(average_epochs: float) -> list[torch.Tensor]:
+        model = _tiny_model()
+        recipe = TrainRecipe(epochs=3, batch_size=32, average_epochs=average_epochs)
+        fit_classifier(model, images, targets, recipe, seed=1)
+        return list(model.state_dict().values())
+
+    last = trained(0.0)
+    assert all(torch.equal(a, b) for a, b in zip(trained(1 / 3), last, strict=True))
+    averaged = trained(2.0)
+    assert not any(torch.allclose(a, b) for a, b in zip(averaged, last, strict=True))
 
 
 def test_checkpoint_of_another_recipe_is_not_resumed(tmp_path: Path) -> None:

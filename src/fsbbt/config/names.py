@@ -7,6 +7,6 @@ from typing import Literal
 
 AugmentationName = Literal["none", "standard", "combination"]
 GeometryName = Literal["auto", "grey", "cifar"]
-LrScheduleName = Literal["constant", "cifar100"]
+LrScheduleName = Literal["constant", "cosine", "cifar100"]
 TeacherKind = Literal["train", "local", "torchscript", "onnx", "python", "http"]
 TeacherOutput = Literal["probabilities", "logits", "label", "topk"]

@@ -129,6 +129,12 @@ class StudentConfig(Strict):
     baseline_augmentation: AugmentationName = "none"
     geometry: GeometryName = Field("auto", description="auto: cifar for colour images, else grey")
     lr_schedule: LrScheduleName = "constant"
+    average_epochs: float = Field(
+        0.0,
+        ge=0,
+        description="> 0: the student is a moving average of its weights over about this many "
+        "last epochs; 0: the last step's weights (the paper's)",
+    )
     # What a student's saved batch-norm statistics are measured on (train/batch_norm.py):
     # "real", its N few images as they are, the kind of image it will classify;
     # "training", one more epoch of its training batches (MixUp images, batch mixing,

@@ -113,6 +113,7 @@ def student_recipe(
         augmentation=augmentation or settings.augmentation,
         geometry=geometry_for(settings.geometry, channels),
         lr_schedule=settings.lr_schedule,
+        average_epochs=settings.average_epochs,
     )
 
 

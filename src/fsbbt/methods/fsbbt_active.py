@@ -24,7 +24,9 @@ rounds for the images the current student is least sure of:
    chooses, and no round student is trained.
 4. The final student trains fresh with the student recipe, but with
    ``active.augmentation`` (default ``standard``: exact answers only, no blends of two
-   answers with the answers interpolated), on all N + bought images; with
+   answers with the answers interpolated) and ``active.average_epochs`` (its weights
+   averaged over the last epochs, as every student of the method), on all N + bought
+   images; with
    ``pseudo_labels`` also on the unbought pool images a student is confident about
    (top-1 ≥ ``pseudo_threshold``), labelled by that student: answers nobody paid for, at
    most ``pseudo_share`` times as many as were bought. The labeller (``pseudo_labeler``)
@@ -109,6 +111,12 @@ class ActiveConfig(Strict):
         "standard",
         description="its students' augmentation: 'standard' trains on exact answers only; "
         "'combination' (FS-BBT's) adds blends of them with interpolated answers",
+    )
+    average_epochs: float = Field(
+        5.0,
+        ge=0,
+        description="its students are moving averages of their weights over about this many "
+        "last epochs (student.average_epochs for the other methods); 0: the last step's",
     )
     pseudo_threshold: float = Field(0.9, gt=0, le=1)
     pseudo_share: float = Field(1.0, ge=0)
@@ -276,7 +284,6 @@ def _round_students(context: MethodContext, arch: str, images: np.ndarray, probs
             images,
             probs,
             f"fsbbt-active/{arch} round {round_index}" + (f" twin {twin}" if twin else ""),
-            augmentation=context.config.active.augmentation,
             initial_state=state,
         )  # fmt: skip
         for twin, (seed, checkpoint, state) in enumerate(
@@ -286,7 +293,19 @@ def _round_students(context: MethodContext, arch: str, images: np.ndarray, probs
     return [training.result().model for training in trainings]
 
 
+def _with_own_student_recipe(context: MethodContext) -> MethodContext:
+    """``context`` with the student recipe every student of this method trains with: the
+    configured one, with ``active.augmentation`` and ``active.average_epochs`` in place of
+    the student section's (which keep the paper's recipe for the other methods)."""
+    settings = context.config.active
+    student = context.config.student.model_copy(
+        update={"augmentation": settings.augmentation, "average_epochs": settings.average_epochs}
+    )
+    return dataclasses.replace(context, config=context.config.model_copy(update={"student": student}))
+
+
 def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
+    context = _with_own_student_recipe(context)
     settings = context.config.active
     few_images = context.fewshot.images_uint8
     to_buy = images_to_buy(context, settings.budget, "active.budget", "fsbbt-active's purchases")
@@ -348,9 +367,7 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
         for finished_round in _twin_checkpoints(context, round_index):
             if finished_round is not None:
                 finished_round.unlink(missing_ok=True)
-    training = train_student(
-        context, arch, train_images, train_targets, f"fsbbt-active/{arch}", settings.augmentation
-    )
+    training = train_student(context, arch, train_images, train_targets, f"fsbbt-active/{arch}")
     return MethodOutcome(training, teacher_queries=len(bought_images), query_curve=query_curve)
 
 

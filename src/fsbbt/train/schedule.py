@@ -1,4 +1,5 @@
-"""Learning-rate schedules: constant, or the CIFAR-100 step schedule with plateau cuts.
+"""Learning-rate schedules: constant, cosine decay, or the CIFAR-100 step schedule with
+plateau cuts.
 
 A schedule sets the learning rate at the start of every epoch from the epoch number and
 what it has seen of the training loss. Its state goes into the per-epoch checkpoint, so
@@ -21,6 +22,32 @@ class ConstantSchedule:
 
     def lr_at(self, epoch: int) -> float:
         return self.base_lr
+
+    def observe(self, epoch_loss: float) -> None:
+        """Nothing to learn from the loss."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """No state."""
+
+
+class CosineSchedule:
+    """Half a cosine from ``base_lr`` in the first epoch towards zero after the last.
+
+    A constant rate leaves the last epoch's weights wherever the last noisy steps put
+    them; decaying it lets them settle, so the returned model (always the last epoch's)
+    is a steadier one. Nothing depends on the loss, so there is no state to save.
+    """
+
+    def __init__(self, base_lr: float, epochs: int) -> None:
+        self.base_lr = base_lr
+        self.epochs = epochs
+
+    def lr_at(self, epoch: int) -> float:
+        """The rate of 1-based ``epoch``."""
+        return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / self.epochs))
 
     def observe(self, epoch_loss: float) -> None:
         """Nothing to learn from the loss."""
@@ -95,9 +122,13 @@ class Cifar100Schedule:
         self.epochs_without_improvement = int(state["epochs_without_improvement"])
 
 
-LrSchedule = ConstantSchedule | Cifar100Schedule
+LrSchedule = ConstantSchedule | CosineSchedule | Cifar100Schedule
 
 
-def make_schedule(name: LrScheduleName, base_lr: float) -> LrSchedule:
-    """The schedule called ``name`` starting from ``base_lr``."""
-    return Cifar100Schedule(base_lr) if name == "cifar100" else ConstantSchedule(base_lr)
+def make_schedule(name: LrScheduleName, base_lr: float, epochs: int) -> LrSchedule:
+    """The schedule called ``name`` starting from ``base_lr``, for a training of ``epochs``."""
+    if name == "cifar100":
+        return Cifar100Schedule(base_lr)
+    if name == "cosine":
+        return CosineSchedule(base_lr, epochs)
+    return ConstantSchedule(base_lr)
