@@ -306,3 +306,17 @@ def test_statistics_images_replace_the_training_batches_for_the_saved_statistics
         assert mean == pytest.approx(200 / 255, abs=1e-5) and var == pytest.approx(0, abs=1e-6)
     else:
         assert mean < 100 / 255 and var > 0.001
+
+
+def test_raising_the_epochs_continues_a_training_unless_every_rate_depends_on_them() -> None:
+    """A cosine schedule set for 3 epochs is another training than one set for 5: its
+    checkpoint is not continued; a constant rate's is."""
+    images, targets = _tiny_rgb(8)
+    network = build_classifier("lenet5-half", (3, 32, 32), 10)
+
+    def fingerprint(schedule: str, epochs: int) -> str:
+        recipe = TrainRecipe(epochs=epochs, batch_size=4, lr_schedule=schedule)
+        return loop._fingerprint(network, images, targets, recipe, 1)
+
+    assert fingerprint("constant", 3) == fingerprint("constant", 5)
+    assert fingerprint("cosine", 3) != fingerprint("cosine", 5)

@@ -35,8 +35,8 @@ rounds for the images the current student is least sure of:
    cost of one more full training).
 
 The defaults were chosen on validation splits of Fashion-MNIST and digits
-(docs/reproduction.md): a MixUp-only pool, margin selection, exact answers, no
-pseudo-labels. Every query is counted: the few images, every round; the pool asks
+(docs/reproduction.md): a MixUp-only pool, margin selection, exact answers, weights
+averaged over the last epochs, no pseudo-labels. Every query is counted: the few images, every round; the pool asks
 nothing of the teacher. The budget is spent exactly and never exceeded (a test checks
 it, with a resume after SIGKILL). The selection is a function of the seed and of
 students trained from the seed, so a resumed run buys the same images and its ledger

@@ -100,9 +100,14 @@ def _fingerprint(
 ) -> str:
     """What a checkpoint must match to be resumed: the same network, training data, recipe
     and precision (continuing in another precision would not give the same weights). The
-    epoch count is left out: raising it continues an interrupted training."""
+    epoch count is left out, so raising it continues an interrupted training, except
+    under a schedule whose every rate depends on it (cosine)."""
     shapes = {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
-    settings = {key: value for key, value in asdict(recipe).items() if key != "epochs"}
+    settings = {
+        key: value
+        for key, value in asdict(recipe).items()
+        if key != "epochs" or recipe.lr_schedule == "cosine"
+    }
     return identity(
         "training checkpoint",
         images=np.asarray(images_uint8),
