@@ -197,19 +197,29 @@ def _balanced_top(uncertainty: np.ndarray, predicted: np.ndarray, count: int, cl
     return positions[np.lexsort((class_of, rank_in_class))[:count]]
 
 
+def _squared_distances(rows: torch.Tensor, row_norms: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances, rows × others, as |a|² − 2a·b + |b|² (one matrix
+    product; ``row_norms`` = |a|², computed once): the greedy pass below needs one column
+    per image bought, and ``torch.cdist`` for a single column was 6× slower on this
+    CPU."""
+    return (row_norms[:, None] - 2 * rows @ others.T + (others * others).sum(dim=1)[None, :]).clamp_min_(0)
+
+
 def _k_center(features: np.ndarray, labelled: np.ndarray, count: int) -> np.ndarray:
     """Greedy k-center: ``count`` rows of ``features``, each the farthest (Euclidean) from
     the labelled features and the rows already chosen."""
     candidates = torch.from_numpy(features)
+    norms = (candidates * candidates).sum(dim=1)
     nearest = torch.full((len(candidates),), torch.inf)
     for start in range(0, len(labelled), SCORING_BATCH):  # bounded memory for a large labelled set
         chunk = torch.from_numpy(labelled[start : start + SCORING_BATCH])
-        nearest = torch.minimum(nearest, torch.cdist(candidates, chunk).min(dim=1).values)
+        nearest = torch.minimum(nearest, _squared_distances(candidates, norms, chunk).min(dim=1).values)
     chosen = []
     for _ in range(min(count, len(candidates))):
         pick = int(nearest.argmax())
         chosen.append(pick)
-        nearest = torch.minimum(nearest, torch.cdist(candidates, candidates[pick : pick + 1]).squeeze(1))
+        picked = _squared_distances(candidates, norms, candidates[pick : pick + 1]).squeeze(1)
+        nearest = torch.minimum(nearest, picked)
         nearest[pick] = -1.0
     return np.asarray(chosen, np.int64)
 
