@@ -94,6 +94,23 @@ def test_without_test_images_nothing_is_scored_but_the_student_is_saved(
         )
 
 
+def test_fsbbt_active_distils_within_the_budget_and_predict_takes_its_student(
+    folders: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    images_dir, test_dir, spec = folders
+    results = fsbbt.distill(
+        str(spec), images_dir, tmp_path, test_images=test_dir, query_budget=120, overrides=FAST,
+        method="fsbbt-active",
+    )  # fmt: skip
+    assert list(results["methods"]) == ["fsbbt-active/lenet5-half"]
+    assert results["methods"]["fsbbt-active/lenet5-half"]["teacher_queries"] == 120
+    assert results["queries"]["paid_in_all"] == 120
+    assert (tmp_path / "students" / "fsbbt-active__lenet5-half__seed1.pt").is_file()
+    assert len(fsbbt.predict(tmp_path, [test_dir / "3"])) == 3
+    with pytest.raises(FsbbtError, match="nope"):
+        fsbbt.distill(str(spec), images_dir, tmp_path / "other", overrides=FAST, method="nope")
+
+
 def _wait_for_server(url: str, server: subprocess.Popen, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

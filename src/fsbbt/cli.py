@@ -181,6 +181,13 @@ def distill(
     images: Annotated[Path, typer.Option("--images", metavar="DIR", help="folder of unlabeled images")],
     out: OutOption,
     student: Annotated[str, typer.Option(metavar="ARCH", help="student architecture")] = "lenet5-half",
+    method: Annotated[
+        str,
+        typer.Option(
+            metavar="METHOD",
+            help="fsbbt, or fsbbt-active (ours: answers bought where the student is least sure), bbkd",
+        ),
+    ] = "fsbbt",
     test_images: Annotated[
         Path | None,
         typer.Option("--test-images", metavar="DIR", help="labelled test folder: one sub-folder per class"),
@@ -199,7 +206,7 @@ def distill(
     threads_: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """FS-BBT on your own images: query TEACHER, synthesise, train and save a student.
+    """FS-BBT (or --method) on your own images: query TEACHER, train and save a student.
 
     One seed of the same pipeline as `fsbbt run`, into the same kind of run directory;
     re-running it with the same --out trains nothing and pays for no answer twice.
@@ -222,6 +229,7 @@ def distill(
             query_budget,
             _overrides(None, None, set_, precision),
             skip_unreadable,
+            method,
         )
         if distributed.is_main_process():
             print_results(results)

@@ -1,4 +1,5 @@
-"""``fsbbt distill``: FS-BBT from any teacher on a folder of the user's own images.
+"""``fsbbt distill``: FS-BBT (or another method) from any teacher on a folder of the
+user's own images.
 
 It is a run like any other: one seed of the pipeline (:func:`run_experiment`) on the
 dataset ``images`` (every image of the folder is one of the N few images, no labels
@@ -32,14 +33,16 @@ def distill_config(
     test_dir: Path | None,
     overrides: list[str],
     skip_unreadable: bool = False,
+    method: str = "fsbbt",
 ) -> RunConfig:
-    """The FS-BBT config for N user images; ``overrides`` (``--set``) win over defaults."""
+    """The config for ``method`` on N user images; ``overrides`` (``--set``) win over
+    defaults. Every method with a query budget spends the same N + M by default."""
     tree: dict[str, Any] = {
         "dataset": USER_IMAGES,
         "data_dir": str(images_dir),
         "n_fewshot": image_count,
         "seeds": [seed],
-        "methods": [f"fsbbt/{student_arch}"],
+        "methods": [f"{method}/{student_arch}"],
         "teacher": teacher_tree,
         "synthesis": {"budget": SYNTHETIC_PER_IMAGE * image_count},
         "curve_points": 10 if test_dir is not None else 0,
@@ -60,12 +63,14 @@ def distill(
     query_budget: int | None = None,
     overrides: list[str] | None = None,
     skip_unreadable: bool = False,
+    method: str = "fsbbt",
 ) -> dict[str, Any]:
     """Distil ``teacher`` (a URL, KIND:VALUE, teacher YAML, .onnx or saved teacher
     directory) into a ``student`` on the ``images`` folder; the run directory ``out``
     holds the student (``students/``), results.json and the figures. Returns the results.
     With ``skip_unreadable`` files that do not decode are left out and listed in the
-    results' ``skipped_images`` instead of stopping the run."""
+    results' ``skipped_images`` instead of stopping the run. ``method`` is FS-BBT by
+    default; ``fsbbt-active`` buys its answers where the student is least sure."""
     images_dir = Path(images)
     image_count = len(list_images(images_dir))
     if image_count == 0:
@@ -82,5 +87,6 @@ def distill(
         None if test_images is None else Path(test_images),
         assignments,
         skip_unreadable,
+        method,
     )
     return run_experiment(config, Path(out))
