@@ -197,12 +197,14 @@ def _balanced_top(uncertainty: np.ndarray, predicted: np.ndarray, count: int, cl
     return positions[np.lexsort((class_of, rank_in_class))[:count]]
 
 
-def _squared_distances(rows: torch.Tensor, row_norms: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+def _squared_distances(
+    rows: torch.Tensor, row_norms: torch.Tensor, others: torch.Tensor, other_norms: torch.Tensor
+) -> torch.Tensor:
     """Squared Euclidean distances, rows × others, as |a|² − 2a·b + |b|² (one matrix
-    product; ``row_norms`` = |a|², computed once): the greedy pass below needs one column
-    per image bought, and ``torch.cdist`` for a single column was 6× slower on this
-    CPU."""
-    return (row_norms[:, None] - 2 * rows @ others.T + (others * others).sum(dim=1)[None, :]).clamp_min_(0)
+    product; the squared norms are computed once by the caller): the greedy pass below
+    needs one column per image bought, and ``torch.cdist`` for a single column was 6×
+    slower on this CPU."""
+    return (row_norms[:, None] - 2 * rows @ others.T + other_norms[None, :]).clamp_min_(0)
 
 
 def _k_center(features: np.ndarray, labelled: np.ndarray, count: int) -> np.ndarray:
@@ -213,12 +215,15 @@ def _k_center(features: np.ndarray, labelled: np.ndarray, count: int) -> np.ndar
     nearest = torch.full((len(candidates),), torch.inf)
     for start in range(0, len(labelled), SCORING_BATCH):  # bounded memory for a large labelled set
         chunk = torch.from_numpy(labelled[start : start + SCORING_BATCH])
-        nearest = torch.minimum(nearest, _squared_distances(candidates, norms, chunk).min(dim=1).values)
+        distances = _squared_distances(candidates, norms, chunk, (chunk * chunk).sum(dim=1))
+        nearest = torch.minimum(nearest, distances.min(dim=1).values)
     chosen = []
     for _ in range(min(count, len(candidates))):
         pick = int(nearest.argmax())
         chosen.append(pick)
-        picked = _squared_distances(candidates, norms, candidates[pick : pick + 1]).squeeze(1)
+        picked = _squared_distances(
+            candidates, norms, candidates[pick : pick + 1], norms[pick : pick + 1]
+        ).squeeze(1)
         nearest = torch.minimum(nearest, picked)
         nearest[pick] = -1.0
     return np.asarray(chosen, np.int64)

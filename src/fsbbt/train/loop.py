@@ -32,7 +32,7 @@ from fsbbt.train.augment import (
 )
 from fsbbt.train.batch_norm import RunningAverages, measure_statistics
 from fsbbt.train.checkpoint import load_checkpoint, save_checkpoint
-from fsbbt.train.schedule import LrSchedule, make_schedule
+from fsbbt.train.schedule import SET_BY_EPOCH_COUNT, LrSchedule, make_schedule
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,12 @@ def _fingerprint(
     """What a checkpoint must match to be resumed: the same network, training data, recipe
     and precision (continuing in another precision would not give the same weights). The
     epoch count is left out, so raising it continues an interrupted training, except
-    under a schedule whose every rate depends on it (cosine)."""
+    under a schedule whose every rate depends on it (``SET_BY_EPOCH_COUNT``)."""
     shapes = {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
     settings = {
         key: value
         for key, value in asdict(recipe).items()
-        if key != "epochs" or recipe.lr_schedule == "cosine"
+        if key != "epochs" or recipe.lr_schedule in SET_BY_EPOCH_COUNT
     }
     return identity(
         "training checkpoint",

@@ -33,30 +33,22 @@ class ConstantSchedule:
         """No state."""
 
 
-class CosineSchedule:
+class CosineSchedule(ConstantSchedule):
     """Half a cosine from ``base_lr`` in the first epoch towards zero after the last.
 
     A constant rate leaves the last epoch's weights wherever the last noisy steps put
     them; decaying it lets them settle, so the returned model (always the last epoch's)
-    is a steadier one. Nothing depends on the loss, so there is no state to save.
+    is a steadier one. Like the constant rate it learns nothing from the loss and has no
+    state to save; unlike it, every rate depends on the number of epochs.
     """
 
     def __init__(self, base_lr: float, epochs: int) -> None:
-        self.base_lr = base_lr
+        super().__init__(base_lr)
         self.epochs = epochs
 
     def lr_at(self, epoch: int) -> float:
         """The rate of 1-based ``epoch``."""
         return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / self.epochs))
-
-    def observe(self, epoch_loss: float) -> None:
-        """Nothing to learn from the loss."""
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """No state."""
 
 
 class Cifar100Schedule:
@@ -123,6 +115,9 @@ class Cifar100Schedule:
 
 
 LrSchedule = ConstantSchedule | CosineSchedule | Cifar100Schedule
+# schedules whose every rate depends on the epoch count: a training set for more epochs
+# is another training, not the continuation of a shorter one
+SET_BY_EPOCH_COUNT: frozenset[LrScheduleName] = frozenset({"cosine"})
 
 
 def make_schedule(name: LrScheduleName, base_lr: float, epochs: int) -> LrSchedule:
