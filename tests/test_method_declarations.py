@@ -10,7 +10,7 @@ import pytest
 from fsbbt.experiment.config import ExperimentConfig, load_config
 from fsbbt.experiment.stages import config_fingerprint
 from fsbbt.methods import METHODS
-from fsbbt.methods.declaration import declaration_problems
+from fsbbt.methods.declaration import budget_share_key, declaration_problems
 from fsbbt.methods.registry import check_declarations, owned_sections
 
 
@@ -29,6 +29,8 @@ def test_an_incomplete_declaration_is_refused_when_the_registry_loads() -> None:
         "reads an unknown section": dataclasses.replace(fsbbt, reads=(*fsbbt.reads, "magic")),
         "owns an unread section": dataclasses.replace(fsbbt, reads=("student",)),
         "no summary": dataclasses.replace(fsbbt, summary=""),
+        "replaces an unread key": dataclasses.replace(fsbbt, replaces=("student.augmentatio",)),
+        "replaces a key of an unread section": dataclasses.replace(fsbbt, replaces=("bbkd.per_round",)),
         "bad size key": dataclasses.replace(
             fsbbt, budget=dataclasses.replace(fsbbt.budget, size_key="synthesis.budgett")
         ),
@@ -51,3 +53,16 @@ def test_a_stage_fingerprint_follows_only_the_sections_its_method_reads() -> Non
     assert config_fingerprint(base, fsbbt) != config_fingerprint(cvae_changed, fsbbt)
     assert config_fingerprint(base, bbkd) != config_fingerprint(bbkd_changed, bbkd)
     assert config_fingerprint(base, bbkd) == config_fingerprint(cvae_changed, bbkd)
+
+
+def test_keys_a_method_replaces_by_its_own_do_not_count_in_its_fingerprint() -> None:
+    """fsbbt-active trains with active.augmentation and active.average_epochs: changing the
+    student section's pair must not retrain its stages, yet must retrain FS-BBT's."""
+    base = load_config("digits")
+    replaced = load_config("digits", ["student.average_epochs=3", "student.augmentation=standard"])
+    own_changed = load_config("digits", ["active.average_epochs=3"])
+    active, fsbbt = METHODS["fsbbt-active"], METHODS["fsbbt"]
+    assert config_fingerprint(base, active) == config_fingerprint(replaced, active)
+    assert budget_share_key(active, base, "lenet5-half") == budget_share_key(active, replaced, "lenet5-half")
+    assert config_fingerprint(base, active) != config_fingerprint(own_changed, active)
+    assert config_fingerprint(base, fsbbt) != config_fingerprint(replaced, fsbbt)

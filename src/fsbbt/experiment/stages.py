@@ -17,7 +17,7 @@ import numpy as np
 
 from fsbbt.config.schema import TEACHER_TRANSPORT_KEYS, RunConfig
 from fsbbt.core.identity import identity
-from fsbbt.methods.declaration import RUN_SECTIONS, Method
+from fsbbt.methods.declaration import RUN_SECTIONS, Method, settings_that_count
 from fsbbt.methods.registry import owned_sections
 from fsbbt.report.results import StageResult, write_json_atomically
 
@@ -43,14 +43,15 @@ _NOT_IN_FINGERPRINT = {
 def config_fingerprint(config: RunConfig, method: Method, budget_parts: int = 1) -> str:
     """The identity of every setting that changes what ``method``'s stage computes.
 
-    Only the sections the method reads count (``Method.reads``), each with every key's
+    Only the sections the method reads count (``Method.reads``), less the keys it
+    replaces by its own (``Method.replaces``), each with every key's
     effective value, defaults included: a release that changes a default computes
     something else, so its stages must not be read back as the old ones (a release that
     adds a key retrains them too, the price of that). The query budget counts for the methods it shrinks,
     together with the number of seeds and of synthetic sets that share it
     (``budget_parts``); the precision counts as resolved on this machine (identity()).
     """
-    settings = config.model_dump(mode="json")
+    settings = settings_that_count(method, config)
     sections = {*RUN_SECTIONS, *owned_sections()}
     relevant = {
         key: value

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -58,6 +58,10 @@ class Method:
     uses_true_labels: bool = False
     """Trains on the few images' true labels (Student-Alone): impossible on the user's
     own unlabelled images."""
+    replaces: tuple[str, ...] = ()
+    """Dotted keys of sections it reads that its own keys replace (fsbbt-active's
+    ``active.augmentation`` for ``student.augmentation``): changing them changes nothing
+    it computes, so they count in neither its stage fingerprint nor its budget share."""
 
 
 RUN_SECTIONS = ("teacher", "student")
@@ -96,10 +100,31 @@ def declaration_problems(method: Method, owned: Mapping[str, type[BaseModel]]) -
         model = owned.get(section)
         if model is None or key not in model.model_fields:
             problems.append(f"budget.size_key {method.budget.size_key!r} is not a config key")
+    for dotted in method.replaces:
+        section, _, key = dotted.partition(".")
+        model = owned.get(section) or _run_section_models().get(section)
+        if section not in method.reads or model is None or key not in model.model_fields:
+            problems.append(f"replaces {dotted!r}, which is not a key of a section it reads")
     for name in method.timings:
         if not name.isidentifier():
             problems.append(f"timing {name!r} must be a plain name (it becomes {name}_seconds)")
     return problems
+
+
+def _run_section_models() -> dict[str, type[BaseModel]]:
+    from fsbbt.config.schema import RunConfig  # the schema module, not a method, owns these
+
+    return {section: RunConfig.model_fields[section].annotation for section in RUN_SECTIONS}
+
+
+def settings_that_count(method: Method, config: RunConfig) -> dict[str, Any]:
+    """``config``'s effective values (defaults included), without the keys ``method``
+    replaces by its own."""
+    settings = config.model_dump(mode="json")
+    for dotted in method.replaces:
+        section, _, key = dotted.partition(".")
+        settings[section].pop(key, None)
+    return settings
 
 
 def budget_share_key(method: Method, config: RunConfig, arch: str) -> str | None:
@@ -108,7 +133,7 @@ def budget_share_key(method: Method, config: RunConfig, arch: str) -> str | None
     seed, one synthetic set."""
     if method.budget is None:
         return None
-    settings = config.model_dump(mode="json")
+    settings = settings_that_count(method, config)
     parts = {section: settings[section] for section in method.budget.sections}
     if method.budget.per_student:
         parts["arch"] = arch

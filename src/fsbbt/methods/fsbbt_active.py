@@ -418,4 +418,5 @@ FSBBT_ACTIVE = Method(
     budget=BudgetShare(
         sections=("student", "synthesis", "cvae", "active"), per_student=True, size_key="active.budget"
     ),
+    replaces=("student.augmentation", "student.average_epochs"),  # _with_own_student_recipe
 )
