@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from fsbbt.config.schema import RunConfig
 from fsbbt.core.identity import identity
 
 if TYPE_CHECKING:
-    from fsbbt.config.schema import RunConfig
     from fsbbt.methods.base import MethodContext, MethodOutcome
 
 
@@ -112,8 +112,7 @@ def declaration_problems(method: Method, owned: Mapping[str, type[BaseModel]]) -
 
 
 def _run_section_models() -> dict[str, type[BaseModel]]:
-    from fsbbt.config.schema import RunConfig  # the schema module, not a method, owns these
-
+    """The models of the sections every run has (the schema owns them, no method)."""
     return {section: RunConfig.model_fields[section].annotation for section in RUN_SECTIONS}
 
 
