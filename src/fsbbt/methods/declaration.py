@@ -100,9 +100,10 @@ def declaration_problems(method: Method, owned: Mapping[str, type[BaseModel]]) -
         model = owned.get(section)
         if model is None or key not in model.model_fields:
             problems.append(f"budget.size_key {method.budget.size_key!r} is not a config key")
+    models = {**_run_section_models(), **owned}
     for dotted in method.replaces:
         section, _, key = dotted.partition(".")
-        model = owned.get(section) or _run_section_models().get(section)
+        model = models.get(section)
         if section not in method.reads or model is None or key not in model.model_fields:
             problems.append(f"replaces {dotted!r}, which is not a key of a section it reads")
     for name in method.timings:

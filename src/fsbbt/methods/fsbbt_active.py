@@ -74,6 +74,8 @@ from fsbbt.teacher.blackbox import image_keys
 from fsbbt.train.augment import geometry_for, random_affine
 from fsbbt.train.evaluate import predict_probabilities
 
+OWN_STUDENT_KEYS = ("augmentation", "average_epochs")
+"""Student-section keys this method's own section sets for every student it trains."""
 CANDIDATES_PER_PICK = 4  # the diversity pass chooses among this many times the round's share
 SCORING_BATCH = 1024
 
@@ -314,7 +316,7 @@ def _with_own_student_recipe(context: MethodContext) -> MethodContext:
     the student section's (which keep the paper's recipe for the other methods)."""
     settings = context.config.active
     student = context.config.student.model_copy(
-        update={"augmentation": settings.augmentation, "average_epochs": settings.average_epochs}
+        update={key: getattr(settings, key) for key in OWN_STUDENT_KEYS}
     )
     return dataclasses.replace(context, config=context.config.model_copy(update={"student": student}))
 
@@ -418,5 +420,5 @@ FSBBT_ACTIVE = Method(
     budget=BudgetShare(
         sections=("student", "synthesis", "cvae", "active"), per_student=True, size_key="active.budget"
     ),
-    replaces=("student.augmentation", "student.average_epochs"),  # _with_own_student_recipe
+    replaces=tuple(f"student.{key}" for key in OWN_STUDENT_KEYS),  # _with_own_student_recipe
 )
