@@ -186,3 +186,21 @@ def test_plain_progress_lines_carry_count_rate_and_eta(monkeypatch, capsys) -> N
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0].startswith("train: 1/4 step (25 %), ")
     assert "step/s" in lines[0] and "ETA" in lines[0] and "loss=0.5" in lines[0]
+
+
+def test_a_resumed_bar_counts_only_its_own_work_in_rate_and_eta(monkeypatch, capsys) -> None:
+    """Steps an earlier process did fill the bar, but a rate that counted them would
+    promise minutes for hours of work left."""
+    clock = iter([100.0, 110.0, 110.0])  # the bar starts, one step ends, the line prints
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(progress, "_quiet", False)
+    monkeypatch.setattr(progress, "PLAIN_INTERVAL_SECONDS", 0.0)
+    progress.set_plain(True)
+    try:
+        with progress.bar("train", 1_010, "step", completed=1_000) as bar:
+            bar.advance(5)
+            monkeypatch.setattr(progress.time, "monotonic", lambda: 110.0)
+    finally:
+        progress.set_plain(False)
+    first = capsys.readouterr().err.strip().splitlines()[0]
+    assert first.startswith("train: 1,005/1,010 step (100 %), 0.5 step/s, 0:00:10 elapsed, ETA 0:00:10")

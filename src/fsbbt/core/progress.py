@@ -80,9 +80,9 @@ def is_plain() -> bool:
 class _PlainBar:
     """The count, rate and ETA of a loop as one line every few seconds."""
 
-    def __init__(self, description: str, total: float, unit: str) -> None:
+    def __init__(self, description: str, total: float, unit: str, completed: float = 0.0) -> None:
         self._description, self._total, self._unit = description, total, unit
-        self._done = 0.0
+        self._done = self._done_before = completed
         self._started = self._printed = time.monotonic()
         self._text = ""
 
@@ -96,7 +96,7 @@ class _PlainBar:
     def print_line(self) -> None:
         self._printed = now = time.monotonic()
         elapsed = now - self._started
-        rate = self._done / elapsed if elapsed > 0 else 0.0
+        rate = (self._done - self._done_before) / elapsed if elapsed > 0 else 0.0
         left = (self._total - self._done) / rate if rate > 0 else float("nan")
         percent = 100 * self._done / self._total if self._total else 100.0
         eta = "--" if left != left else _clock(left)
@@ -116,14 +116,20 @@ def _clock(seconds: float) -> str:
 
 
 @contextmanager
-def bar(description: str, total: float, unit: str = "it") -> Iterator[_Bar | _PlainBar]:
+def bar(
+    description: str, total: float, unit: str = "it", completed: float = 0.0
+) -> Iterator[_Bar | _PlainBar]:
     """A progress bar with count, rate and ETA; plain lines where a live bar cannot be
-    drawn (:func:`set_plain`); a no-op in quiet mode."""
+    drawn (:func:`set_plain`); a no-op in quiet mode.
+
+    ``completed`` is work an earlier process did (a resumed training): it fills the bar
+    but not the rate, which would otherwise promise an ETA of minutes for hours of work.
+    """
     if _quiet:
         yield _Bar(None, None)
         return
     if is_plain():
-        plain = _PlainBar(description, total, unit)
+        plain = _PlainBar(description, total, unit, completed)
         yield plain
         plain.print_line()
         return
@@ -141,7 +147,7 @@ def bar(description: str, total: float, unit: str = "it") -> Iterator[_Bar | _Pl
         transient=False,
     )
     with progress:
-        task_id = progress.add_task(description, total=total, metrics="")
+        task_id = progress.add_task(description, total=total, completed=completed, metrics="")
         yield _Bar(progress, task_id)
 
 

@@ -328,8 +328,9 @@ def fit_network(
     seconds_before = history.seconds  # of the processes this run resumes
     running_averages = RunningAverages(model) if batch_norm else None
     trained_model.train()
-    with progress.bar(description, recipe.epochs * steps_per_epoch, "step") as train_bar:
-        train_bar.advance(epochs_done * steps_per_epoch)
+    with progress.bar(
+        description, recipe.epochs * steps_per_epoch, "step", completed=epochs_done * steps_per_epoch
+    ) as train_bar:
         for epoch in range(epochs_done + 1, recipe.epochs + 1):
             # chosen every epoch, as trainings beside this one start and end
             torch.set_num_threads(threads.threads_for(macs))
