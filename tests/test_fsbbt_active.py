@@ -177,14 +177,18 @@ def test_all_random_purchases_train_no_round_students(pseudo_labels: bool) -> No
     assert [len(t.images_uint8) for t in submitted[:-1]] == ([160] if pseudo_labels else [])
 
 
-def test_the_final_labeler_trains_with_the_full_recipe_on_what_was_bought() -> None:
+@pytest.mark.parametrize(("final_epochs", "expected"), [([], 6), (["active.final_epochs=4"], 4)])
+def test_the_final_labeler_trains_with_the_full_recipe_on_what_was_bought(
+    final_epochs: list[str], expected: int
+) -> None:
     context, _, _ = method_context(
         40, "active.budget=160", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
-        "student.epochs=3", "active.pseudo_labels=true", "active.pseudo_labeler=final",
+        "student.epochs=3", "active.pseudo_labels=true", "active.pseudo_labeler=final", *final_epochs,
     )  # fmt: skip
     submitted = _recorded_trainings(context)
     run_fsbbt_active(context, "lenet5-half").trained.result()
-    assert [training.recipe.epochs for training in submitted] == [1, 1, 3, 3]
+    # the labeller trains as long as the final student: twice the recipe's epochs by default
+    assert [training.recipe.epochs for training in submitted] == [1, 1, expected, expected]
     labeler, final = submitted[2], submitted[3]
     assert len(labeler.images_uint8) == 160  # everything bought, nothing pseudo-labelled yet
     assert len(final.images_uint8) >= 160

@@ -22,22 +22,22 @@ rounds for the images the current student is least sure of:
    student trains on everything bought so far for ``round_epochs`` epochs: fresh, or
    with ``warm_start`` from the previous round's weights. With ``explore`` = 1 nothing
    chooses, and no round student is trained.
-4. The final student trains fresh with the student recipe, but with
-   ``active.augmentation`` (default ``standard``: exact answers only, no blends of two
-   answers with the answers interpolated) and ``active.average_epochs`` (its weights
-   averaged over the last epochs, as every student of the method), on all N + bought
-   images; with
-   ``pseudo_labels`` also on the unbought pool images a student is confident about
-   (top-1 ≥ ``pseudo_threshold``), labelled by that student: answers nobody paid for, at
-   most ``pseudo_share`` times as many as were bought. The labeller (``pseudo_labeler``)
-   is the last round's student (both, averaged, under disagreement), or ``final``: a
-   student trained with the full recipe on everything bought (self-training, at the
-   cost of one more full training).
+4. The final student trains fresh with the student recipe, but for ``active.final_epochs``
+   (default twice the recipe's), with ``active.augmentation`` (default ``standard``:
+   exact answers only, no blends of two answers with the answers interpolated) and
+   ``active.average_epochs`` (its weights averaged over the last epochs, as every
+   student of the method), on all N + bought images; with ``pseudo_labels`` also on the
+   unbought pool images a student is confident about (top-1 ≥ ``pseudo_threshold``),
+   labelled by that student: answers nobody paid for, at most ``pseudo_share`` times as
+   many as were bought. The labeller (``pseudo_labeler``) is the last round's student
+   (both, averaged, under disagreement), or ``final``: a student trained as long as the
+   final one on everything bought (self-training, at the cost of one more training).
 
 The defaults were chosen on validation splits of Fashion-MNIST and digits
 (docs/reproduction.md): a MixUp-only pool, margin selection, exact answers, weights
-averaged over the last epochs, no pseudo-labels. Every query is counted: the few
-images, every round; the pool asks nothing of the teacher. The budget is spent exactly
+averaged over the last epochs, a final student trained twice as long, no pseudo-labels.
+Every query is counted: the few images, every round; the pool asks nothing of the
+teacher. The budget is spent exactly
 and never exceeded (a test checks it, with a resume after SIGKILL). The selection is a
 function of the seed and of students trained from the seed, so a resumed run buys the
 same images and its ledger answers them for free.
@@ -76,6 +76,10 @@ from fsbbt.train.evaluate import predict_probabilities
 
 OWN_STUDENT_KEYS = ("augmentation", "average_epochs")
 """Student-section keys this method's own section sets for every student it trains."""
+FINAL_EPOCHS_FACTOR = 2
+"""The final student trains this many times the student recipe's epochs: it learns from
+exact answers only, and on the validation splits it was still improving at the recipe's
+length (docs/reproduction.md)."""
 CANDIDATES_PER_PICK = 4  # the diversity pass chooses among this many times the round's share
 SCORING_BATCH = 1024
 
@@ -101,6 +105,12 @@ class ActiveConfig(Strict):
     )
     round_epochs: int | None = Field(
         None, ge=1, description="epochs of each round's student; default student.epochs // 5"
+    )
+    final_epochs: int | None = Field(
+        None,
+        ge=1,
+        description=f"epochs of the final student (and of a 'final' pseudo-labeller); default "
+        f"{FINAL_EPOCHS_FACTOR} × student.epochs",
     )
     warm_start: bool = Field(
         False, description="each round's student starts from the previous round's weights"
@@ -292,11 +302,9 @@ def _round_students(context: MethodContext, arch: str, images: np.ndarray, probs
     """The round's students (one per :func:`_student_seeds`), trained side by side for
     ``epochs`` on what was bought so far, fresh or from ``initial_states``; waited for:
     they choose the next round's images."""
-    student = context.config.student.model_copy(update={"epochs": epochs})
-    config = context.config.model_copy(update={"student": student})
     trainings = [
         train_student(
-            dataclasses.replace(context, config=config, seed=seed, stage_checkpoint=checkpoint),
+            dataclasses.replace(_with_epochs(context, epochs), seed=seed, stage_checkpoint=checkpoint),
             arch,
             images,
             probs,
@@ -308,6 +316,12 @@ def _round_students(context: MethodContext, arch: str, images: np.ndarray, probs
         )
     ]
     return [training.result().model for training in trainings]
+
+
+def _with_epochs(context: MethodContext, epochs: int) -> MethodContext:
+    """``context`` whose students train for ``epochs``."""
+    student = context.config.student.model_copy(update={"epochs": epochs})
+    return dataclasses.replace(context, config=context.config.model_copy(update={"student": student}))
 
 
 def _with_own_student_recipe(context: MethodContext) -> MethodContext:
@@ -328,6 +342,7 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
     to_buy = images_to_buy(context, settings.budget, "active.budget", "fsbbt-active's purchases")
     round_sizes = [to_buy // settings.rounds + (r < to_buy % settings.rounds) for r in range(settings.rounds)]
     round_epochs = settings.round_epochs or max(1, context.config.student.epochs // 5)
+    final_epochs = settings.final_epochs or FINAL_EPOCHS_FACTOR * context.config.student.epochs
 
     bought_images = few_images
     bought_probs = context.oracle.query(few_images, "label the few images")
@@ -373,7 +388,7 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
                 students = next_students(round_index, students, round_epochs)
         elif labels_pool:  # the last round's students label the pool, or a fully trained one
             final_labeler = settings.pseudo_labeler == "final"
-            epochs = context.config.student.epochs if final_labeler else round_epochs
+            epochs = final_epochs if final_labeler else round_epochs
             students = next_students(round_index, [] if final_labeler else students, epochs)
     train_images, train_targets = bought_images, bought_probs
     if labels_pool:
@@ -384,7 +399,9 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
         for finished_round in _twin_checkpoints(context, round_index):
             if finished_round is not None:
                 finished_round.unlink(missing_ok=True)
-    training = train_student(context, arch, train_images, train_targets, f"fsbbt-active/{arch}")
+    training = train_student(
+        _with_epochs(context, final_epochs), arch, train_images, train_targets, f"fsbbt-active/{arch}"
+    )
     return MethodOutcome(training, teacher_queries=len(bought_images), query_curve=query_curve)
 
 
