@@ -37,10 +37,9 @@ The defaults were chosen on validation splits of Fashion-MNIST and digits
 (docs/reproduction.md): a MixUp-only pool, margin selection, exact answers, weights
 averaged over the last epochs, a final student trained twice as long, no pseudo-labels.
 Every query is counted: the few images, every round; the pool asks nothing of the
-teacher. The budget is spent exactly
-and never exceeded (a test checks it, with a resume after SIGKILL). The selection is a
-function of the seed and of students trained from the seed, so a resumed run buys the
-same images and its ledger answers them for free.
+teacher. The budget is spent exactly and never exceeded (a test checks it, with a resume
+after SIGKILL). The selection is a function of the seed and of students trained from the
+seed, so a resumed run buys the same images and its ledger answers them for free.
 """
 
 from __future__ import annotations
