@@ -36,6 +36,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fsbbt.config.method_entry import split_top_level
+
 QUERY_EFFICIENCY = Path(__file__).with_name("query_efficiency.py")
 
 
@@ -51,9 +53,13 @@ def timed_run(args: argparse.Namespace, method: str, repetition: int) -> dict[st
                "--budgets", str(args.budget), "--methods", method, "--students", args.students,
                "--out", str(out), "--json", str(summary)]  # fmt: skip
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    finished = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - started
+    if finished.returncode:
+        last_line = (finished.stderr.strip().splitlines() or ["no message"])[-1]
+        sys.exit(f"{method} failed (exit {finished.returncode}): {last_line}")
     (row,) = json.loads(summary.read_text())["rows"]
+    print(f"repetition {repetition}, {method}: {wall:.1f} s", flush=True)  # runs take minutes
     return {
         "repetition": repetition,
         "method": method,
@@ -75,7 +81,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="scratch run directories go here")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    first, second = args.methods.split(",")
+    methods = split_top_level(args.methods)  # a variant's brackets may hold commas
+    if len(methods) != 2:
+        parser.error(f"--methods needs two methods, A,B; got {len(methods)}")
+    first, second = methods
     if not args.teacher.is_dir():
         parser.error(f"{args.teacher} is not a directory; pass the OUT/teacher of a query_efficiency run")
 
