@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -31,7 +29,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -41,9 +38,12 @@ from fsbbt.config.method_entry import split_top_level
 QUERY_EFFICIENCY = Path(__file__).with_name("query_efficiency.py")
 
 
-def timed_run(args: argparse.Namespace, method: str, repetition: int) -> dict[str, Any]:
+def timed_run(
+    args: argparse.Namespace, method: str, repetition: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """One ``query_efficiency.py`` run of ``method`` in a fresh directory: its accuracy,
-    the method's own seconds and the whole process's."""
+    the method's own seconds and the whole process's; and the machine as the run
+    described it."""
     out = args.out / f"{repetition}-{method}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -58,15 +58,17 @@ def timed_run(args: argparse.Namespace, method: str, repetition: int) -> dict[st
     if finished.returncode:
         last_line = (finished.stderr.strip().splitlines() or ["no message"])[-1]
         sys.exit(f"{method} failed (exit {finished.returncode}): {last_line}")
-    (row,) = json.loads(summary.read_text())["rows"]
+    written = json.loads(summary.read_text())
+    (row,) = written["rows"]
     print(f"repetition {repetition}, {method}: {wall:.1f} s", flush=True)  # runs take minutes
-    return {
+    timing = {
         "repetition": repetition,
         "method": method,
         "accuracy": row["accuracy_per_seed"][0],
         "method_seconds": row["seconds_per_seed"][0],
         "wall_seconds": round(wall, 1),
     }
+    return timing, written["machine"]
 
 
 def main() -> None:
@@ -88,15 +90,16 @@ def main() -> None:
     if not args.teacher.is_dir():
         parser.error(f"{args.teacher} is not a directory; pass the OUT/teacher of a query_efficiency run")
 
-    rows = [timed_run(args, method, repetition)
+    runs = [timed_run(args, method, repetition)
             for repetition in range(1, args.repetitions + 1) for method in (first, second)]  # fmt: skip
+    rows = [timing for timing, _ in runs]
     ratios = [b["wall_seconds"] / a["wall_seconds"] for a, b in zip(rows[::2], rows[1::2], strict=True)]
     result = {
         "what": f"wall time of one query_efficiency.py run per method, alone, interleaved; "
         f"{args.config}, seed {args.seed}, {args.budget:,} queries, {args.students}; fresh run "
         "directory each (teacher copied in)",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "cpus": os.cpu_count()},
+        "machine": runs[0][1],
         "rows": rows,
         "ratios": [round(r, 3) for r in ratios],
         "median_ratio": round(statistics.median(ratios), 3),

@@ -301,9 +301,10 @@ def _round_students(context: MethodContext, arch: str, images: np.ndarray, probs
     """The round's students (one per :func:`_student_seeds`), trained side by side for
     ``epochs`` on what was bought so far, fresh or from ``initial_states``; waited for:
     they choose the next round's images."""
+    context = _with_student(context, epochs=epochs)
     trainings = [
         train_student(
-            dataclasses.replace(_with_epochs(context, epochs), seed=seed, stage_checkpoint=checkpoint),
+            dataclasses.replace(context, seed=seed, stage_checkpoint=checkpoint),
             arch,
             images,
             probs,
@@ -317,9 +318,9 @@ def _round_students(context: MethodContext, arch: str, images: np.ndarray, probs
     return [training.result().model for training in trainings]
 
 
-def _with_epochs(context: MethodContext, epochs: int) -> MethodContext:
-    """``context`` whose students train for ``epochs``."""
-    student = context.config.student.model_copy(update={"epochs": epochs})
+def _with_student(context: MethodContext, **updates: object) -> MethodContext:
+    """``context`` whose student recipe has ``updates`` (epochs, augmentation, …)."""
+    student = context.config.student.model_copy(update=updates)
     return dataclasses.replace(context, config=context.config.model_copy(update={"student": student}))
 
 
@@ -328,10 +329,7 @@ def _with_own_student_recipe(context: MethodContext) -> MethodContext:
     configured one, with ``active.augmentation`` and ``active.average_epochs`` in place of
     the student section's (which keep the paper's recipe for the other methods)."""
     settings = context.config.active
-    student = context.config.student.model_copy(
-        update={key: getattr(settings, key) for key in OWN_STUDENT_KEYS}
-    )
-    return dataclasses.replace(context, config=context.config.model_copy(update={"student": student}))
+    return _with_student(context, **{key: getattr(settings, key) for key in OWN_STUDENT_KEYS})
 
 
 def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
@@ -399,7 +397,7 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
             if finished_round is not None:
                 finished_round.unlink(missing_ok=True)
     training = train_student(
-        _with_epochs(context, final_epochs), arch, train_images, train_targets, f"fsbbt-active/{arch}"
+        _with_student(context, epochs=final_epochs), arch, train_images, train_targets, f"fsbbt-active/{arch}"
     )
     return MethodOutcome(training, teacher_queries=len(bought_images), query_curve=query_curve)
 
