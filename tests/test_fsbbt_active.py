@@ -19,6 +19,7 @@ from teacher_helpers import fast_run_overrides, ledger_rows, linear_teacher_tree
 from fsbbt.core.errors import FsbbtError
 from fsbbt.methods import FewShotSet
 from fsbbt.methods.fsbbt_active import (
+    DISTANCE_BLOCK,
     _balanced_top,
     _disagreement,
     _k_center,
@@ -42,6 +43,22 @@ def test_k_center_takes_the_farthest_point_each_time() -> None:
     features = np.array([[0.0], [1.0], [10.0], [10.5], [5.0]], np.float32)
     labelled = np.array([[0.0]], np.float32)
     assert _k_center(features, labelled, 3).tolist() == [3, 4, 1]
+
+
+def test_k_center_over_many_blocks_matches_brute_force() -> None:
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(DISTANCE_BLOCK + 300, 3)).astype(np.float32)
+    labelled = rng.normal(size=(DISTANCE_BLOCK + 100, 3)).astype(np.float32)
+    nearest = ((features[:, None] - labelled[None]) ** 2).sum(axis=2).min(axis=1)
+    expected = []
+    for _ in range(20):
+        pick = int(nearest.argmax())
+        expected.append(pick)
+        nearest = np.minimum(nearest, ((features - features[pick]) ** 2).sum(axis=1))
+    assert _k_center(features, labelled, 20).tolist() == expected
+    # nothing labelled yet: the first pick is any row, then the farthest from it
+    first, second = _k_center(features, labelled[:0], 2).tolist()
+    assert second == int(((features - features[first]) ** 2).sum(axis=1).argmax())
 
 
 def test_uncertainty_ranks_flat_predictions_first() -> None:

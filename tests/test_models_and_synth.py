@@ -9,8 +9,9 @@ from layer_helpers import conv_filters, dense_widths
 
 from fsbbt.core.errors import FsbbtError
 from fsbbt.models import build_classifier, build_cvae
-from fsbbt.synth import CvaeConfig, mixup_from_fewshot, sample_cvae, train_cvae
+from fsbbt.synth import CvaeConfig, mix_pairs, mixup_from_fewshot, sample_cvae, train_cvae
 from fsbbt.synth.cvae import balanced_conditions, draw_latents
+from fsbbt.synth.mixup import MIX_CHUNK
 
 
 def test_lenet5_and_half_have_the_papers_layers() -> None:
@@ -54,6 +55,23 @@ def test_mixup_drops_near_copies_and_counts_them() -> None:
     assert 0.07 < draw.dropped_count / 2000 < 0.15
     again = mixup_from_fewshot(images, 2000, 1.0, 0.05, np.random.default_rng(1))
     np.testing.assert_array_equal(draw.images_uint8, again.images_uint8)
+
+
+def test_mix_pairs_is_the_rounded_blend_across_chunk_boundaries() -> None:
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (7, 1, 5, 5), dtype=np.uint8)
+    count = 2 * MIX_CHUNK + 5  # three chunks, the last a short one
+    first, second = rng.integers(0, 7, (2, count))
+    weights = rng.uniform(0, 1, count).astype(np.float32)
+    lam = weights[:, None, None, None]
+    blend = lam * images[first].astype(np.float32) + (1 - lam) * images[second].astype(np.float32)
+    expected = np.clip(np.round(blend / 255.0 * 255.0), 0, 255).astype(np.uint8)
+    mixed = mix_pairs(images, first, second, weights)
+    assert mixed.dtype == np.uint8 and mixed.shape == (count, 1, 5, 5)
+    assert np.abs(mixed.astype(int) - expected.astype(int)).max() <= 1  # float rounding at .5
+    assert (mixed == expected).mean() > 0.99
+    np.testing.assert_array_equal(mix_pairs(images, first, second, 0.25)[-3:],
+                                  mix_pairs(images, first[-3:], second[-3:], 0.25))  # fmt: skip
 
 
 def test_mixup_threshold_sets_how_many_pairs_are_dropped() -> None:

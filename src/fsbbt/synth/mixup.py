@@ -48,6 +48,11 @@ def mixup_from_fewshot(
     )
 
 
+MIX_CHUNK = 4096
+"""Pairs mixed at a time: the float copies of a chunk stay in cache, where one pass over a
+pool of 384,000 Fashion-MNIST pairs made 1.2 GB temporaries and ran 7–10× slower."""
+
+
 def mix_pairs(
     images_uint8: np.ndarray, first: np.ndarray, second: np.ndarray, weights: np.ndarray | float
 ) -> np.ndarray:
@@ -56,11 +61,16 @@ def mix_pairs(
     Quantising here, not later, means the bytes a student scores, the teacher labels and
     the ledger keys are one and the same image (FS-BBT's and BBKD's mixes alike).
     """
-    lam = np.broadcast_to(np.asarray(weights, np.float32), (len(first),))[:, None, None, None]
-    mixed = (
-        lam * images_uint8[first].astype(np.float32) + (1.0 - lam) * images_uint8[second].astype(np.float32)
-    ) / 255.0
-    return float_to_uint8(mixed)
+    all_weights = np.broadcast_to(np.asarray(weights, np.float32), (len(first),))
+    mixed = np.empty((len(first), *images_uint8.shape[1:]), np.uint8)
+    for start in range(0, len(first), MIX_CHUNK):
+        part = slice(start, start + MIX_CHUNK)
+        lam = all_weights[part][:, None, None, None]
+        blend = lam * images_uint8[first[part]].astype(np.float32) + (1.0 - lam) * images_uint8[
+            second[part]
+        ].astype(np.float32)
+        mixed[part] = float_to_uint8(blend / 255.0)
+    return mixed
 
 
 class MixupSource:
