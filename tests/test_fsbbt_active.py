@@ -194,21 +194,32 @@ def test_all_random_purchases_train_no_round_students(pseudo_labels: bool) -> No
     assert [len(t.images_uint8) for t in submitted[:-1]] == ([160] if pseudo_labels else [])
 
 
-@pytest.mark.parametrize(("final_epochs", "expected"), [([], 6), (["active.final_epochs=4"], 4)])
-def test_the_final_labeler_trains_with_the_full_recipe_on_what_was_bought(
-    final_epochs: list[str], expected: int
+@pytest.mark.parametrize(
+    ("budget", "overrides", "expected"),
+    [
+        # the recipe's image passes are 4 epochs × 25 N = 4,000 (N = 40); the round students
+        # (1 epoch each) train on the N and then on N + the first round's purchase
+        (160, [], 8),  # (4,000 − 40 − 100) / 160 = 24: at most twice the recipe's 4 epochs
+        (640, [], 6),  # (4,000 − 40 − 340) / 640 = 5.7
+        (1000, [], 4),  # (4,000 − 40 − 520) / 1,000 = 3.4: never fewer than the recipe's
+        (160, ["active.final_epochs=5"], 5),
+        (160, ["synthesis.budget=100"], 8),  # FS-BBT's M does not change it
+    ],
+)
+def test_the_final_student_and_labeler_train_what_the_rounds_leave_of_the_recipe_steps(
+    budget: int, overrides: list[str], expected: int
 ) -> None:
     context, _, _ = method_context(
-        40, "active.budget=160", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
-        "student.epochs=3", "active.pseudo_labels=true", "active.pseudo_labeler=final", *final_epochs,
+        40, f"active.budget={budget}", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
+        "student.epochs=4", "active.pseudo_labels=true", "active.pseudo_labeler=final", *overrides,
     )  # fmt: skip
     submitted = _recorded_trainings(context)
     run_fsbbt_active(context, "lenet5-half").trained.result()
-    # the labeller trains as long as the final student: twice the recipe's epochs by default
+    # the labeller trains as long as the final student
     assert [training.recipe.epochs for training in submitted] == [1, 1, expected, expected]
     labeler, final = submitted[2], submitted[3]
-    assert len(labeler.images_uint8) == 160  # everything bought, nothing pseudo-labelled yet
-    assert len(final.images_uint8) >= 160
+    assert len(labeler.images_uint8) == budget  # everything bought, nothing pseudo-labelled yet
+    assert len(final.images_uint8) >= budget
 
 
 def test_a_run_wide_query_budget_shrinks_it_to_the_seed_share() -> None:

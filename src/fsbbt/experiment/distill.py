@@ -19,9 +19,8 @@ from fsbbt.core.errors import FsbbtError
 from fsbbt.data.folder import IMAGE_SUFFIXES, list_images
 from fsbbt.experiment.config import config_from_tree
 from fsbbt.experiment.runner import run_experiment
+from fsbbt.methods.base import SYNTHETIC_PER_FEW_IMAGE
 from fsbbt.teacher.factory import spec_to_tree
-
-SYNTHETIC_PER_IMAGE = 24
 
 
 def distill_config(
@@ -44,7 +43,7 @@ def distill_config(
         "seeds": [seed],
         "methods": [f"{method}/{student_arch}"],
         "teacher": teacher_tree,
-        "synthesis": {"budget": SYNTHETIC_PER_IMAGE * image_count},
+        "synthesis": {"budget": SYNTHETIC_PER_FEW_IMAGE * image_count},
         "curve_points": 10 if test_dir is not None else 0,
         "skip_unreadable": skip_unreadable,
     }

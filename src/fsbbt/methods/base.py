@@ -25,6 +25,11 @@ from fsbbt.train import TestAccuracy, TrainHistory, TrainRecipe
 from fsbbt.train.augment import geometry_for
 from fsbbt.train.workers import ClassifierTraining, TrainedClassifier, TrainingPool
 
+SYNTHETIC_PER_FEW_IMAGE = 24
+"""M = 24 × N, the paper's Fashion-MNIST budget (N = 2,000, M = 48,000): the synthetic
+budget of ``fsbbt distill`` by default, and the budget a student recipe's epochs are
+taken to be written for (fsbbt-active's ``recipe-steps``)."""
+
 
 @dataclass(frozen=True)
 class FewShotSet:
