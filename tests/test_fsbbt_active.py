@@ -17,6 +17,7 @@ import torch
 from teacher_helpers import fast_run_overrides, ledger_rows, linear_teacher_tree, method_context
 
 from fsbbt.core.errors import FsbbtError
+from fsbbt.experiment.config import load_config
 from fsbbt.methods import FewShotSet
 from fsbbt.methods.fsbbt_active import (
     DISTANCE_BLOCK,
@@ -220,6 +221,13 @@ def test_the_final_student_and_labeler_train_what_the_rounds_leave_of_the_recipe
     labeler, final = submitted[2], submitted[3]
     assert len(labeler.images_uint8) == budget  # everything bought, nothing pseudo-labelled yet
     assert len(final.images_uint8) >= budget
+
+
+@pytest.mark.parametrize("value", ["0", "foo", "2.5", "true"])
+def test_final_epochs_is_a_number_of_epochs_or_the_rule(value: str) -> None:
+    with pytest.raises(FsbbtError, match="neither a number of epochs ≥ 1 nor recipe-steps"):
+        load_config("digits", [f"active.final_epochs={value}"])
+    assert load_config("digits", ["active.final_epochs=7"]).active.final_epochs == 7
 
 
 def test_a_run_wide_query_budget_shrinks_it_to_the_seed_share() -> None:

@@ -53,7 +53,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from fsbbt.config.names import AugmentationName
@@ -136,6 +136,14 @@ class ActiveConfig(Strict):
     )
     pseudo_threshold: float = Field(0.9, gt=0, le=1)
     pseudo_share: float = Field(1.0, ge=0)
+
+    @field_validator("final_epochs", mode="before")
+    @classmethod
+    def _epochs_or_the_rule(cls, value: object) -> object:
+        """One message for both forms (the union's two errors read as a riddle)."""
+        if value == "recipe-steps" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError(f"{value!r} is neither a number of epochs ≥ 1 nor recipe-steps (the default)")
 
 
 def _pool(context: MethodContext, few_probs: np.ndarray, size: int) -> np.ndarray:
