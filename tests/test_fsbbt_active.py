@@ -196,29 +196,35 @@ def test_all_random_purchases_train_no_round_students(pseudo_labels: bool) -> No
 
 
 @pytest.mark.parametrize(
-    ("budget", "overrides", "expected"),
+    ("budget", "round_epochs", "overrides", "expected"),
     [
         # the recipe's image passes are 4 epochs × 25 N = 4,000 (N = 40); the round students
-        # (1 epoch each) train on the N and then on N + the first round's purchase
-        (160, [], 8),  # (4,000 − 40 − 100) / 160 = 24: at most twice the recipe's 4 epochs
-        (640, [], 6),  # (4,000 − 40 − 340) / 640 = 5.7
-        (1000, [], 4),  # (4,000 − 40 − 520) / 1,000 = 3.4: never fewer than the recipe's
-        (160, ["active.final_epochs=5"], 5),
-        (160, ["synthesis.budget=100"], 8),  # FS-BBT's M does not change it
+        # train on the N and then on N + the first round's purchase
+        (160, 1, [], 8),  # (4,000 − 40 − 100) / 160 = 24: at most twice the recipe's 4 epochs
+        (640, 1, [], 6),  # (4,000 − 40 − 340) / 640 = 5.7
+        (640, 2, [], 5),  # (4,000 − 2 × (40 + 340)) / 640 = 5.1; without the rounds: 6.25
+        (640, 1, ["active.selection=disagreement"], 5),  # two students a round: 5.1
+        (1000, 1, [], 4),  # (4,000 − 40 − 520) / 1,000 = 3.4: never fewer than the recipe's
+        (160, 1, ["active.final_epochs=5"], 5),
+        (160, 1, ["synthesis.budget=100"], 8),  # FS-BBT's M does not change it
     ],
 )
 def test_the_final_student_and_labeler_train_what_the_rounds_leave_of_the_recipe_steps(
-    budget: int, overrides: list[str], expected: int
+    budget: int, round_epochs: int, overrides: list[str], expected: int
 ) -> None:
     context, _, _ = method_context(
-        40, f"active.budget={budget}", "active.rounds=2", "active.round_epochs=1", "cvae.epochs=2",
-        "student.epochs=4", "active.pseudo_labels=true", "active.pseudo_labeler=final", *overrides,
+        40, f"active.budget={budget}", "active.rounds=2", f"active.round_epochs={round_epochs}",
+        "cvae.epochs=2", "student.epochs=4", "active.pseudo_labels=true",
+        "active.pseudo_labeler=final", *overrides,
     )  # fmt: skip
     submitted = _recorded_trainings(context)
     run_fsbbt_active(context, "lenet5-half").trained.result()
-    # the labeller trains as long as the final student
-    assert [training.recipe.epochs for training in submitted] == [1, 1, expected, expected]
-    labeler, final = submitted[2], submitted[3]
+    # two rounds of students (twins under disagreement), then the labellers as long as the
+    # final student
+    twins = 2 if "active.selection=disagreement" in overrides else 1
+    epochs = [training.recipe.epochs for training in submitted]
+    assert epochs == [round_epochs] * (2 * twins) + [expected] * (twins + 1)
+    labeler, final = submitted[2 * twins], submitted[-1]
     assert len(labeler.images_uint8) == budget  # everything bought, nothing pseudo-labelled yet
     assert len(final.images_uint8) >= budget
 

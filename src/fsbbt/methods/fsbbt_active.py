@@ -367,7 +367,8 @@ def _final_epochs(context: MethodContext, round_sizes: list[int], round_epochs: 
     takes at the budget it is taken to be written for, N + 24 N
     (:data:`SYNTHETIC_PER_FEW_IMAGE`; not ``synthesis.budget``, which a run sets for
     FS-BBT); the final student gets what the round students leave, kept within 1–2× the
-    recipe's epochs.
+    recipe's epochs. With pseudo-labels, a ``final`` labeller and the pseudo-labelled
+    images come on top of that count.
 
     Why: below that budget an epoch holds fewer steps, and on the validation splits the
     final student was still improving at the recipe's length there (twice the epochs:
