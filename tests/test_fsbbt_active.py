@@ -24,6 +24,7 @@ from fsbbt.methods.fsbbt_active import (
     _balanced_top,
     _disagreement,
     _k_center,
+    _round_student_plan,
     _select,
     _uncertainty,
     run_fsbbt_active,
@@ -193,6 +194,24 @@ def test_all_random_purchases_train_no_round_students(pseudo_labels: bool) -> No
     assert outcome.teacher_queries == teacher.images_seen == 160
     # nothing chooses; only a pseudo-labeller (on everything bought) precedes the final student
     assert [len(t.images_uint8) for t in submitted[:-1]] == ([160] if pseudo_labels else [])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], {0: 2, 1: 2, 2: 2}),  # one student before each of the three purchases
+        (["active.pseudo_labels=true"], {0: 2, 1: 2, 2: 2, 3: 2}),  # and one to label the pool
+        (["active.pseudo_labels=true", "active.pseudo_labeler=final"], {0: 2, 1: 2, 2: 2, 3: None}),
+        (["active.explore=1.0"], {}),  # nothing chooses
+        (["active.explore=1.0", "active.pseudo_labels=true"], {3: 2}),
+        (["active.pseudo_labels=true", "active.pseudo_share=0"], {0: 2, 1: 2, 2: 2}),
+    ],
+)
+def test_the_round_student_plan_lists_every_round_student(
+    overrides: list[str], expected: dict[int, int | None]
+) -> None:
+    settings = load_config("digits", ["active.rounds=3", *overrides]).active
+    assert _round_student_plan(settings, 3, round_epochs=2) == expected
 
 
 @pytest.mark.parametrize(

@@ -360,15 +360,30 @@ def _labels_pool(settings: ActiveConfig) -> bool:
     return settings.pseudo_labels and settings.pseudo_share > 0
 
 
-def _final_epochs(context: MethodContext, round_sizes: list[int], round_epochs: int) -> int:
+def _round_student_plan(settings: ActiveConfig, rounds: int, round_epochs: int) -> dict[int, int | None]:
+    """After which rounds (0: the few images alone) the method trains round students, and
+    for how many epochs (None: as long as the final student, and fresh).
+
+    While students choose (``explore`` < 1) one trains before every purchase, on what was
+    bought so far; if the pool is pseudo-labelled, one more trains after the last purchase
+    to label it: a round student, or one as long as the final student (``pseudo_labeler:
+    final``). Built once, so that the loop trains exactly what the recipe-steps rule counts.
+    """
+    plan: dict[int, int | None] = dict.fromkeys(range(rounds) if settings.explore < 1.0 else [], round_epochs)
+    if _labels_pool(settings):
+        plan[rounds] = round_epochs if settings.pseudo_labeler == "round" else None
+    return plan
+
+
+def _final_epochs(context: MethodContext, round_sizes: list[int], plan: dict[int, int | None]) -> int:
     """Epochs of the final student: ``active.final_epochs`` if a number. If
     ``recipe-steps`` (the default), all the method's students together train the image
     passes (epochs × images, optimizer steps at a fixed batch size) the student recipe
     takes at the budget it is taken to be written for, N + 24 N
     (:data:`SYNTHETIC_PER_FEW_IMAGE`; not ``synthesis.budget``, which a run sets for
-    FS-BBT); the final student gets what the round students leave, kept within 1–2× the
-    recipe's epochs. With pseudo-labels, a ``final`` labeller and the pseudo-labelled
-    images come on top of that count.
+    FS-BBT); the final student gets what the round students of ``plan`` leave, kept within
+    1–2× the recipe's epochs. With pseudo-labels, a ``final`` labeller and the
+    pseudo-labelled images come on top of that count.
 
     Why: below that budget an epoch holds fewer steps, and on the validation splits the
     final student was still improving at the recipe's length there (twice the epochs:
@@ -379,14 +394,13 @@ def _final_epochs(context: MethodContext, round_sizes: list[int], round_epochs: 
     if settings.final_epochs != "recipe-steps":
         return settings.final_epochs
     n = len(context.fewshot.images_uint8)
-    bought = n + sum(round_sizes)
-    round_sets = list(np.cumsum([n, *round_sizes[:-1]])) if settings.explore < 1.0 else []
-    if _labels_pool(settings) and settings.pseudo_labeler == "round":
-        round_sets.append(bought)  # the last round's student, trained to label the pool
-    round_passes = len(_student_seeds(context)) * round_epochs * sum(round_sets)
+    bought_after = np.cumsum([n, *round_sizes])  # images bought once round r is done
+    round_passes = len(_student_seeds(context)) * sum(
+        epochs * int(bought_after[r]) for r, epochs in plan.items() if epochs is not None
+    )
     recipe = context.config.student.epochs
     recipe_passes = recipe * n * (1 + SYNTHETIC_PER_FEW_IMAGE)
-    epochs = round((recipe_passes - round_passes) / bought)
+    epochs = round((recipe_passes - round_passes) / int(bought_after[-1]))
     return int(np.clip(epochs, recipe, FINAL_EPOCHS_FACTOR * recipe))
 
 
@@ -397,7 +411,8 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
     to_buy = images_to_buy(context, settings.budget, "active.budget", "fsbbt-active's purchases")
     round_sizes = [to_buy // settings.rounds + (r < to_buy % settings.rounds) for r in range(settings.rounds)]
     round_epochs = settings.round_epochs or max(1, context.config.student.epochs // 5)
-    final_epochs = _final_epochs(context, round_sizes, round_epochs)
+    plan = _round_student_plan(settings, len(round_sizes), round_epochs)
+    final_epochs = _final_epochs(context, round_sizes, plan)
 
     bought_images = few_images
     bought_probs = context.oracle.query(few_images, "label the few images")
@@ -413,11 +428,14 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
     query_curve: list[tuple[int, float]] = []
     seeds = len(_student_seeds(context))
 
-    def next_students(round_index: int, previous: list[nn.Module], epochs: int) -> list[nn.Module]:
-        warm = (
-            [model.state_dict() for model in previous] if settings.warm_start and previous else [None] * seeds
+    def next_students(round_index: int, previous: list[nn.Module]) -> list[nn.Module]:
+        """The students ``plan`` trains after ``round_index``'s purchase."""
+        epochs = plan[round_index]
+        warm = bool(epochs is not None and settings.warm_start and previous)
+        states = [model.state_dict() for model in previous] if warm else [None] * seeds
+        models = _round_students(
+            context, arch, bought_images, bought_probs, round_index, epochs or final_epochs, states
         )
-        models = _round_students(context, arch, bought_images, bought_probs, round_index, epochs, warm)
         if context.test_accuracy is not None:  # a point of the curve, never a selection
             query_curve.append((len(bought_images), context.test_accuracy(models[0])))
             progress.status(
@@ -426,10 +444,8 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
             )
         return models
 
-    labels_pool = _labels_pool(settings)
     # with explore = 1 every purchase is random: no round student chooses, none is trained
-    chooses = settings.explore < 1.0
-    students = next_students(0, [], round_epochs) if chooses else []
+    students = next_students(0, []) if 0 in plan else []
     for round_index, size in enumerate(round_sizes, start=1):
         positions = _select(context, students, pool, available, bought_images, size, round_index)
         available[positions] = False
@@ -438,15 +454,10 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
         )
         bought_images = np.concatenate([bought_images, pool[positions]])
         bought_probs = np.concatenate([bought_probs, probs])
-        if round_index < len(round_sizes):
-            if chooses:
-                students = next_students(round_index, students, round_epochs)
-        elif labels_pool:  # the last round's students label the pool, or a fully trained one
-            final_labeler = settings.pseudo_labeler == "final"
-            epochs = final_epochs if final_labeler else round_epochs
-            students = next_students(round_index, [] if final_labeler else students, epochs)
+        if round_index in plan:  # the next round's choosers, or the pool's labellers
+            students = next_students(round_index, students)
     train_images, train_targets = bought_images, bought_probs
-    if labels_pool:
+    if _labels_pool(settings):
         train_images, train_targets = _with_pseudo_labels(
             context, students, pool, available, bought_images, bought_probs
         )
