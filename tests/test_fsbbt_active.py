@@ -203,7 +203,9 @@ def test_all_random_purchases_train_no_round_students(pseudo_labels: bool) -> No
         (["active.pseudo_labels=true"], {0: 2, 1: 2, 2: 2, 3: 2}),  # and one to label the pool
         (["active.pseudo_labels=true", "active.pseudo_labeler=final"], {0: 2, 1: 2, 2: 2, 3: None}),
         (["active.explore=1.0"], {}),  # nothing chooses
+        (["active.explore=0.5"], {0: 2, 1: 2, 2: 2}),  # half of each round still chosen
         (["active.explore=1.0", "active.pseudo_labels=true"], {3: 2}),
+        (["active.explore=1.0", "active.pseudo_labels=true", "active.pseudo_labeler=final"], {3: None}),
         (["active.pseudo_labels=true", "active.pseudo_share=0"], {0: 2, 1: 2, 2: 2}),
     ],
 )
@@ -211,7 +213,7 @@ def test_the_round_student_plan_lists_every_round_student(
     overrides: list[str], expected: dict[int, int | None]
 ) -> None:
     settings = load_config("digits", ["active.rounds=3", *overrides]).active
-    assert _round_student_plan(settings, 3, round_epochs=2) == expected
+    assert _round_student_plan(settings, round_epochs=2) == expected
 
 
 @pytest.mark.parametrize(

@@ -360,7 +360,7 @@ def _labels_pool(settings: ActiveConfig) -> bool:
     return settings.pseudo_labels and settings.pseudo_share > 0
 
 
-def _round_student_plan(settings: ActiveConfig, rounds: int, round_epochs: int) -> dict[int, int | None]:
+def _round_student_plan(settings: ActiveConfig, round_epochs: int) -> dict[int, int | None]:
     """After which rounds (0: the few images alone) the method trains round students, and
     for how many epochs (None: as long as the final student, and fresh).
 
@@ -369,6 +369,7 @@ def _round_student_plan(settings: ActiveConfig, rounds: int, round_epochs: int) 
     to label it: a round student, or one as long as the final student (``pseudo_labeler:
     final``). Built once, so that the loop trains exactly what the recipe-steps rule counts.
     """
+    rounds = settings.rounds
     plan: dict[int, int | None] = dict.fromkeys(range(rounds) if settings.explore < 1.0 else [], round_epochs)
     if _labels_pool(settings):
         plan[rounds] = round_epochs if settings.pseudo_labeler == "round" else None
@@ -411,7 +412,7 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
     to_buy = images_to_buy(context, settings.budget, "active.budget", "fsbbt-active's purchases")
     round_sizes = [to_buy // settings.rounds + (r < to_buy % settings.rounds) for r in range(settings.rounds)]
     round_epochs = settings.round_epochs or max(1, context.config.student.epochs // 5)
-    plan = _round_student_plan(settings, len(round_sizes), round_epochs)
+    plan = _round_student_plan(settings, round_epochs)
     final_epochs = _final_epochs(context, round_sizes, plan)
 
     bought_images = few_images
@@ -429,13 +430,13 @@ def run_fsbbt_active(context: MethodContext, arch: str) -> MethodOutcome:
     seeds = len(_student_seeds(context))
 
     def next_students(round_index: int, previous: list[nn.Module]) -> list[nn.Module]:
-        """The students ``plan`` trains after ``round_index``'s purchase."""
-        epochs = plan[round_index]
-        warm = bool(epochs is not None and settings.warm_start and previous)
+        """The students ``plan`` trains after ``round_index``'s purchase: a final-length
+        labeller (epochs None) always fresh, the others warm-started if switched on."""
+        planned = plan[round_index]
+        epochs = final_epochs if planned is None else planned
+        warm = settings.warm_start and planned is not None and bool(previous)
         states = [model.state_dict() for model in previous] if warm else [None] * seeds
-        models = _round_students(
-            context, arch, bought_images, bought_probs, round_index, epochs or final_epochs, states
-        )
+        models = _round_students(context, arch, bought_images, bought_probs, round_index, epochs, states)
         if context.test_accuracy is not None:  # a point of the curve, never a selection
             query_curve.append((len(bought_images), context.test_accuracy(models[0])))
             progress.status(
